@@ -1,0 +1,80 @@
+"""The store's own exception types.
+
+OS and parse errors are translated into these at one boundary (fileio, record, meta), so a
+caller can tell "the caller asked for something wrong" (``UserError`` subclasses: nothing was
+written) from "the store could not do it" (``StoreIOError``: the mutation failed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StoreError(Exception):
+    """Base of every error raised by journal_core."""
+
+
+class UserError(StoreError):
+    """The request was wrong in a way the caller can fix. Nothing was written."""
+
+
+class InvalidArgument(UserError):
+    """A bad argument: wrong shape, out of range, unsafe id."""
+
+
+class NotFound(UserError):
+    """An id that names no live entity."""
+
+
+class Conflict(UserError):
+    """The request collides with the current state (for example a claim held by another)."""
+
+
+class ClaimConflict(Conflict):
+    """The target holds an active, unexpired claim of another actor."""
+
+    def __init__(self, target: str, holder: str, claim_id: str, expires_at: str) -> None:
+        self.target = target
+        self.holder = holder
+        self.claim_id = claim_id
+        self.expires_at = expires_at
+        super().__init__(
+            f"target {target!r} is claimed by {holder!r} ({claim_id}) until {expires_at}; "
+            "pick other work, or wait until the claim expires or its holder releases it"
+        )
+
+
+class PayloadTooLarge(UserError):
+    """A record or payload over the limits of SPEC §3."""
+
+
+class RecordInvalid(StoreError):
+    """A record that breaks the envelope or its action class (SPEC §3)."""
+
+
+class LockTimeout(StoreError):
+    """The store lock was not acquired within the bounded wait."""
+
+    def __init__(self, wait_s: float, holder: dict[str, Any] | None) -> None:
+        self.wait_s = wait_s
+        self.holder = holder
+        if holder:
+            who = (
+                f"held by pid {holder.get('pid')} (actor {holder.get('actor')!r}) "
+                f"since {holder.get('since')}"
+            )
+        else:
+            who = "holder unknown"
+        super().__init__(f"store lock not acquired within {wait_s:g}s: {who}")
+
+
+class StoreIOError(StoreError):
+    """A file-system operation failed. A failed write is a failed mutation."""
+
+
+class StoreCorrupt(StoreError):
+    """The store is damaged in a way the hot path will not guess around."""
+
+
+class BlobError(StoreCorrupt):
+    """A referenced blob is missing or does not match its hash (SPEC §9)."""

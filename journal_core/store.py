@@ -1,0 +1,540 @@
+"""The store: open, mutate, read fresh, cursors (SPEC §2, §5-§7).
+
+The order inside a mutation is the central invariant (SPEC §6.2):
+lock -> tail validation -> build records -> append -> fsync -> projections -> meta -> unlock.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+
+from . import clock, limits
+from .counters import JournalCounters
+from .cursor import Cursors
+from .entities import MODELS
+from .errors import InvalidArgument, NotFound, StoreCorrupt
+from .fileio import FileIO
+from .ids import FAMILIES, check_actor, check_family, check_item_id, writer_id
+from .journal import FsyncMode, LocalJournal
+from .meta import Meta, load_meta
+from .mutation import Change, Loaded, Mutation
+from .projection import Projections
+from .reader import JournalReader, Record, scan_groups
+from .record import encode_record
+from .replay import EntityState, State
+from .segment import parse_segment_name, segment_for_seq, segment_name
+
+T = TypeVar("T")
+STORE_ACTOR = "agentjournal"
+
+
+def require(condition: bool, message: str) -> None:
+    """An invariant check that survives ``python -O``."""
+    if not condition:
+        raise StoreCorrupt(f"invariant violated: {message}")
+
+
+@dataclass
+class StoreConfig:
+    fsync: FsyncMode = "always"
+    segment_bytes_max: int = limits.segment_bytes_max_default
+    lock_wait_s: float = limits.lock_wait_s_default
+
+
+@dataclass
+class Committed:
+    """What a mutation wrote: its txn, and the keys it changed."""
+
+    first_seq: int
+    count: int
+    changed: list[tuple[str, str]]
+
+
+class Store:
+    """One open store. Thread-safe; many processes may open the same store at once."""
+
+    def __init__(
+        self,
+        root: str,
+        config: StoreConfig | None = None,
+        *,
+        fileio: FileIO | None = None,
+        now: Callable[[], datetime] = clock.utc_now,
+        create: bool = True,
+    ) -> None:
+        self.root = os.path.abspath(root)
+        self.config = config or StoreConfig()
+        self.fileio = fileio or FileIO()
+        self.now = now
+        self.events_dir = os.path.join(self.root, "events")
+        self.meta_path = os.path.join(self.events_dir, "meta.json")
+        self._mutex = threading.RLock()
+        if not os.path.exists(os.path.join(self.root, "store.json")):
+            if not create:
+                raise NotFound(f"no agentjournal store at {self.root} (run `agentjournal init`)")
+            self.fileio.mkdir(self.events_dir)
+        self.journal = LocalJournal(
+            self.events_dir, os.path.join(self.root, "lock"), self.fileio, self.config.fsync
+        )
+        self.projections = Projections(os.path.join(self.root, "state"), self.fileio)
+        self.cursors = Cursors(os.path.join(self.root, "cursors"), self.fileio)
+        self.reader = JournalReader(self.journal)
+        self.state = State(counters=self.reader.counters, on_note=self._on_note)
+        self.store_id = self._ensure_initialized()
+        self._catch_up(None)
+
+    def close(self) -> None:
+        self.journal.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def counters(self) -> JournalCounters:
+        return self.reader.counters
+
+    # -- initialisation ----------------------------------------------------------------
+    def _ensure_initialized(self) -> str:
+        info_path = os.path.join(self.root, "store.json")
+        data = self.fileio.read_file(info_path)
+        if data is None:
+            with self.journal.locked(STORE_ACTOR, self.config.lock_wait_s):
+                data = self.fileio.read_file(info_path)
+                if data is None:
+                    data = self._create_store(info_path)
+        try:
+            return str(orjson.loads(data)["store_id"])
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise StoreCorrupt(f"{info_path} is unreadable: {exc}") from exc
+
+    def _create_store(self, info_path: str) -> bytes:
+        store_id = "st_" + secrets.token_hex(8)
+        created = clock.to_rfc3339(self.now())
+        for sub in ("events", "state", "cursors"):
+            self.fileio.mkdir(os.path.join(self.root, sub))
+        self.projections.ensure_dirs()
+        self.journal.create_segment(1)
+        genesis = self._record(
+            1, (1, 1), STORE_ACTOR, "journal_note", "journal", None, None,
+            {"kind": "genesis", "store_id": store_id, "created": created}, "store created",
+        )
+        self.journal.append(1, b"\n" + encode_record(genesis) + b"\n")
+        meta = Meta(store_id, 2, segment_name(1), {f: 1 for f in FAMILIES})
+        self.fileio.write_atomic(self.meta_path, meta.to_bytes())
+        info = {"store_id": store_id, "format": limits.STORE_FORMAT_VERSION, "created": created}
+        data = orjson.dumps(info, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        self.fileio.write_atomic(info_path, data)
+        return data
+
+    # -- following the journal -----------------------------------------------------------
+    def _catch_up(self, active_hint: int | None) -> None:
+        for group in self.reader.read_new(active_hint):
+            self.state.apply_group(group)
+
+    def _on_note(self, record: Record) -> None:
+        payload = record["payload"]
+        if record["action"] == "journal_note" and payload.get("kind") == "torn_tail_adjudicated":
+            segment = parse_segment_name(str(payload.get("segment")))
+            if segment is not None and isinstance(payload.get("start"), int):
+                self.reader.adjudicated.add((segment, payload["start"]))
+                self.state.counters.fragments_adjudicated += 1
+
+    def _load_meta(self) -> Meta | None:
+        return load_meta(self.fileio, self.meta_path)
+
+    def refresh(self) -> Meta | None:
+        """Fresh path step one: re-read meta and follow the journal tail."""
+        meta = self._load_meta()
+        hint = parse_segment_name(meta.active_segment) if meta else None
+        self._catch_up(hint)
+        return meta
+
+    # -- the fresh path (SPEC §7.1) -----------------------------------------------------
+    def fresh(self, family: str) -> bool:
+        """Bring ``family``'s projections up to the journal head if we can; True if stale."""
+        with self._mutex:
+            meta = self.refresh()
+            head = self.state.head_seq
+            if meta is not None and meta.applied.get(family, 0) >= head:
+                return False
+            if not self.journal.try_lock(STORE_ACTOR):
+                return family != "claim"  # claims read through to the journal tail
+            try:
+                self._catch_up(None)
+                meta = self._meta_for_write()
+                self._heal(meta)
+                self._write_meta(meta, atomic=False)
+            finally:
+                self.journal.unlock()
+            return False
+
+    def _meta_for_write(self) -> Meta:
+        """Meta as it is, or rebuilt from the segment listing and tail (lock held)."""
+        meta = self._load_meta()
+        if meta is not None and meta.store_id == self.store_id:
+            return meta
+        segments = self.journal.segments()
+        require(bool(segments), "a store has at least one segment")
+        return Meta(
+            self.store_id, self.reader.tail_seq() + 1, segment_name(segments[-1]),
+            applied={}, rebuilt=True,
+        )
+
+    def _heal(self, meta: Meta) -> None:
+        """Write projections of every family whose watermark is behind the head."""
+        head = self.state.head_seq
+        for family in FAMILIES:
+            applied = meta.applied.get(family, 0)
+            if applied >= head:
+                continue
+            for entity in list(self.state.families[family].values()):
+                if entity.seq > applied:
+                    self._project(entity, equal_ok=False)
+            meta.applied[family] = head
+
+    def _project(self, entity: EntityState, *, equal_ok: bool,
+                 payload: dict[str, Any] | None = None) -> None:
+        if entity.deleted:
+            self.projections.remove(entity)
+            return
+        body = payload if payload is not None else self._payload_of(entity)
+        self.projections.write(entity, body, equal_ok=equal_ok)
+
+    def _payload_of(self, entity: EntityState) -> dict[str, Any]:
+        require(entity.payload is not None, f"{entity.item_id} has a payload")
+        assert entity.payload is not None
+        return entity.payload
+
+    def _write_meta(self, meta: Meta, *, atomic: bool) -> None:
+        if atomic or meta.rebuilt or meta.rolled:
+            self.fileio.write_atomic(self.meta_path, meta.to_bytes())
+        else:
+            self.fileio.write_in_place(self.meta_path, meta.to_bytes())
+
+    # -- mutations (SPEC §6) -------------------------------------------------------------
+    def mutate(
+        self, actor: str, verb: Callable[[Mutation], T], *, lock_wait_s: float | None = None,
+    ) -> tuple[T, Committed]:
+        """Run ``verb`` as one mutation under the lock; return its result once durable."""
+        check_actor(actor)
+        wait_s = self.config.lock_wait_s if lock_wait_s is None else lock_wait_s
+        with self._mutex, self.journal.locked(actor, wait_s):
+            self._catch_up(None)  # tail validation: everything on disk is read
+            meta = self._meta_for_write()
+            tail_seq = self.reader.tail_seq()
+            self._heal(meta)
+            mutation = Mutation(actor, self.now(), self._loader, self._active_claims)
+            result = verb(mutation)
+            changes = mutation.changes()
+            committed = self._commit(actor, meta, tail_seq, changes)
+            return result, committed
+
+    def _commit(self, actor: str, meta: Meta, tail_seq: int, changes: list[Change]) -> Committed:
+        records = [c for c in changes if c.kind == "record"]
+        next_seq = max(meta.next_seq, tail_seq + 1)
+        committed = Committed(next_seq, 0, [(c.family, c.item_id) for c in changes])
+        if records:
+            segment = self._segment_for_append(meta, next_seq)
+            repairs = self._repair_records(meta, tail_seq, next_seq, segment)
+            next_seq += len(repairs)
+            batch = self._mutation_records(actor, next_seq, records)
+            committed.first_seq, committed.count = next_seq, len(batch)
+            seal = b"#" if self._needs_seal(segment) else b""
+            data = seal + b"".join(b"\n" + line + b"\n" for line in repairs + batch)
+            self.journal.append(segment, data)  # one write, then fsync: durable from here
+            self._catch_up(segment)  # read our own records back, validated
+            last_seq = next_seq + len(batch) - 1
+            require(self.state.head_seq >= last_seq, f"seq {last_seq} read back after append")
+            meta.next_seq = last_seq + 1
+        for change in changes:
+            self._project_change(change)
+        head = self.state.head_seq
+        for family in FAMILIES:
+            meta.applied[family] = head
+        self._write_meta(meta, atomic=False)
+        return committed
+
+    def _project_change(self, change: Change) -> None:
+        entity = self.state.entity(change.family, change.item_id)
+        require(entity is not None, f"{change.family} {change.item_id} is in the state")
+        assert entity is not None
+        if change.kind == "ephemeral":
+            self._project(entity, equal_ok=True, payload=change.payload)
+        else:
+            require(entity.rev == change.rev, f"{change.item_id} reached rev {change.rev}")
+            self._project(entity, equal_ok=False)
+
+    def _segment_for_append(self, meta: Meta, next_seq: int) -> int:
+        segments = self.journal.segments()
+        active = segments[-1]
+        if self.journal.size(active) >= self.config.segment_bytes_max:
+            self._roll(next_seq)
+            active = next_seq
+            meta.active_segment = segment_name(active)
+            meta.rolled = True  # roll: meta is written atomically (SPEC §4)
+        return active
+
+    def _roll(self, first_seq: int) -> None:
+        """Start the next segment (lock held). Checkpoints hook in here (SPEC §8)."""
+        self.journal.create_segment(first_seq)
+
+    def _needs_seal(self, segment: int) -> bool:
+        fragment = self.reader.pending_fragment
+        return fragment is not None and fragment.segment == segment
+
+    def _repair_records(self, meta: Meta, tail_seq: int, first: int, segment: int) -> list[bytes]:
+        """journal-meta records the writer owes before its first append (SPEC §5, §6.4-5)."""
+        payloads: list[tuple[str, dict[str, Any], str]] = []
+        if meta.next_seq < tail_seq + 1 and not meta.rebuilt:
+            payloads.append(("seq_repair", {
+                "meta_next_seq": meta.next_seq, "tail_seq": tail_seq,
+                "repaired_next_seq": tail_seq + 1,
+            }, f"meta was behind the tail at seq {tail_seq}"))
+        if self.reader.pending_fragment is not None:
+            note = self.reader.pending_fragment.note()
+            payloads.append(("journal_note", note, "torn tail adjudicated"))
+        if self.reader.pending_run is not None:
+            run = self.reader.pending_run
+            payloads.append(("journal_note", {
+                "kind": "incomplete_txn", "txn": run.txn, "writer": run.writer, "seqs": run.seqs,
+            }, f"incomplete txn {run.txn} dropped"))
+        count = len(payloads)
+        return [
+            encode_record(self._record(
+                first + i, (first, count), STORE_ACTOR, action, "journal", None, None, payload,
+                summary,
+            ))
+            for i, (action, payload, summary) in enumerate(payloads)
+        ]
+
+    def _mutation_records(self, actor: str, first: int, changes: list[Change]) -> list[bytes]:
+        count = len(changes)
+        return [
+            encode_record(self._record(
+                first + i, (first, count), actor, change.action, change.family, change.item_id,
+                change.rev, change.payload if change.action != "delete" else None, change.summary,
+            ))
+            for i, change in enumerate(changes)
+        ]
+
+    def _record(
+        self, seq: int, txn: tuple[int, int], actor: str, action: str, item_type: str,
+        item_id: str | None, rev: int | None, payload: dict[str, Any] | None,
+        summary: str | None,
+    ) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "v": limits.ENVELOPE_VERSION, "seq": seq, "ts": clock.to_rfc3339(self.now()),
+            "writer": writer_id(), "actor": actor, "action": action, "item_type": item_type,
+        }
+        if item_id is not None:
+            record["item_id"] = item_id
+        if rev is not None:
+            record["entity_rev"] = rev
+        record["txn"] = list(txn)
+        if summary:
+            record["summary"] = summary[: limits.summary_chars_max]
+        if payload is not None:
+            record["payload"] = payload
+        return record
+
+    def _loader(self, family: str, item_id: str) -> Loaded:
+        entity = self.state.entity(family, item_id)
+        if entity is None:
+            return Loaded(0, None)
+        if entity.deleted:
+            return Loaded(entity.rev, None)
+        payload = dict(self._payload_of(entity))
+        return Loaded(entity.rev, self._overlay_ephemeral(entity, payload))
+
+    def _overlay_ephemeral(self, entity: EntityState, payload: dict[str, Any]) -> dict[str, Any]:
+        """Ephemeral fields live only in the projection at an equal rev (SPEC §6.3, §7.2)."""
+        ephemeral = MODELS[entity.family].EPHEMERAL
+        if not ephemeral:
+            return payload
+        found = self.projections.read(entity.family, entity.item_id)
+        if found.doc is not None and found.rev == entity.rev:
+            projected = found.doc.get("payload") or {}
+            for field in ephemeral:
+                if field in projected:
+                    payload[field] = projected[field]
+        return payload
+
+    def _active_claims(self, target: str) -> list[str]:
+        return sorted(self.state.active_claims.get(target, ()))
+
+    # -- reads --------------------------------------------------------------------------
+    def entity_view(self, family: str, item_id: str) -> dict[str, Any]:
+        """One entity as the fresh path serves it: ``entity, entity_rev, seq, stale``."""
+        check_family(family)
+        check_item_id(family, item_id)
+        stale = self.fresh(family)
+        with self._mutex:
+            if stale:
+                found = self.projections.read(family, item_id)
+                if found.doc is not None:
+                    return self._view_doc(found.doc, stale=True)
+            entity = self.state.entity(family, item_id)
+            if entity is None or entity.deleted:
+                raise NotFound(f"no {family} with id {item_id!r}")
+            payload = self._overlay_ephemeral(entity, dict(self._payload_of(entity)))
+            return self._view(entity, payload, stale=stale)
+
+    def _view(self, entity: EntityState, payload: dict[str, Any], *, stale: bool) -> dict[str, Any]:
+        return {
+            "item_type": entity.family, "item_id": entity.item_id, "entity_rev": entity.rev,
+            "seq": entity.seq, "entity": payload, "stale": stale,
+        }
+
+    def _view_doc(self, doc: dict[str, Any], *, stale: bool) -> dict[str, Any]:
+        return {
+            "item_type": doc.get("item_type"), "item_id": doc.get("item_id"),
+            "entity_rev": doc.get("entity_rev"), "seq": doc.get("seq"),
+            "entity": doc.get("payload"), "stale": stale,
+        }
+
+    def entities(self, family: str) -> tuple[list[dict[str, Any]], bool]:
+        """Every live entity of a family (views), and whether they are stale."""
+        check_family(family)
+        stale = self.fresh(family)
+        with self._mutex:
+            if stale:
+                docs = [self.projections.read(family, i).doc for i in self.projections.ids(family)]
+                return [self._view_doc(d, stale=True) for d in docs if d is not None], True
+            views = []
+            for entity in self.state.live(family):
+                payload = self._payload_of(entity)
+                if MODELS[family].EPHEMERAL:
+                    payload = self._overlay_ephemeral(entity, dict(payload))
+                views.append(self._view(entity, payload, stale=False))
+            return views, False
+
+    @property
+    def head_seq(self) -> int:
+        return self.state.head_seq
+
+    # -- cursors (SPEC §7.3) --------------------------------------------------------------
+    def read_unseen(
+        self, actor: str, limit: int = 100, item_types: list[str] | None = None,
+        advance: bool = False,
+    ) -> dict[str, Any]:
+        check_actor(actor)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidArgument("limit must be a positive integer")
+        limit = min(limit, limits.unseen_events_max)
+        wanted = {check_family(t) if t != "journal" else t for t in item_types or []} or None
+        with self._mutex:
+            self.refresh()
+            head = self.state.head_seq
+            last = self.cursors.get(actor)
+            answer = self._unseen_page(actor, last, head, limit, wanted)
+        if advance and answer["last_seq"] > last:
+            self.ack(actor, answer["last_seq"])
+        return answer
+
+    def _unseen_page(
+        self, actor: str, last: int, head: int, limit: int, wanted: set[str] | None,
+    ) -> dict[str, Any]:
+        oldest = self._oldest_seq()
+        answer: dict[str, Any] = {"events": [], "last_seq": last, "next_seq": last + 1,
+                                  "head_seq": head, "has_more": False, "gap": False}
+        if last + 1 < oldest:
+            answer["gap"] = True
+            answer["gap_summary"] = self.gap_summary(last, oldest)
+        events: list[Record] = answer["events"]
+        for record in self._records_after(last, head):
+            if len(events) == limit and _matches(record, actor, wanted):
+                answer["has_more"] = True
+                break
+            answer["last_seq"] = record["seq"]
+            if _matches(record, actor, wanted):
+                events.append(record)
+        else:
+            answer["last_seq"] = max(answer["last_seq"], head)  # everything up to head seen
+        answer["next_seq"] = answer["last_seq"] + 1
+        return answer
+
+    def _records_after(self, last: int, head: int) -> Iterator[Record]:
+        segment, offset = self._position_for(last + 1)
+        if segment is None:
+            return
+        for group in scan_groups(self.journal, segment, offset):
+            for record in group:
+                if record["seq"] > head:
+                    return
+                if record["seq"] > last:
+                    yield record
+
+    def _position_for(self, seq: int) -> tuple[int | None, int]:
+        index = self.reader.sparse_index
+        lo, hi = 0, len(index)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if index[mid][0] <= seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo > 0:
+            _, segment, offset = index[lo - 1]
+            return segment, offset
+        segments = self.journal.segments()
+        first = segment_for_seq(segments, seq) if segments else None
+        return (first if first is not None else (segments[0] if segments else None)), 0
+
+    def _oldest_seq(self) -> int:
+        segments = self.journal.segments()
+        return segments[0] if segments else 1
+
+    def gap_summary(self, last: int, oldest: int) -> dict[str, Any]:
+        """What a reader whose history was archived missed, in counts (SPEC §7.3)."""
+        return {
+            "missed_from_seq": last + 1, "oldest_kept_seq": oldest,
+            "live": {family: len(self.state.live(family)) for family in FAMILIES},
+        }
+
+    def ack(self, actor: str, up_to_seq: int) -> int:
+        """Move the actor's cursor forward to ``up_to_seq`` (never backwards)."""
+        check_actor(actor)
+        if isinstance(up_to_seq, bool) or not isinstance(up_to_seq, int) or up_to_seq < 0:
+            raise InvalidArgument("up_to_seq must be a non-negative integer")
+        with self._mutex:
+            self.refresh()
+            if up_to_seq > self.state.head_seq:
+                raise InvalidArgument(
+                    f"up_to_seq {up_to_seq} is past the head of the journal "
+                    f"({self.state.head_seq}); ack the last_seq that read_unseen returned"
+                )
+            with self.journal.locked(actor, self.config.lock_wait_s):
+                current = self.cursors.get(actor)
+                if up_to_seq > current:
+                    self.cursors.set(actor, up_to_seq)
+                    current = up_to_seq
+            return current
+
+
+def _matches(record: Record, actor: str, wanted: set[str] | None) -> bool:
+    if record["actor"] == actor:
+        return False
+    if wanted is None:
+        return record["item_type"] != "journal"
+    return record["item_type"] in wanted
+
+
+@contextmanager
+def open_store(root: str, **kwargs: Any) -> Iterator[Store]:
+    store = Store(root, **kwargs)
+    try:
+        yield store
+    finally:
+        store.close()
