@@ -17,7 +17,7 @@ from .errors import StoreIOError
 DIR_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 
 
-class SimulatedCrash(BaseException):  # noqa: N818 - it is a crash, not an error
+class SimulatedCrash(BaseException):
     """Raised by a FaultPlan to stop the process at an I/O point, as kill -9 would."""
 
 
@@ -97,10 +97,8 @@ class FileIO:
         """Write all of ``data`` with ONE os.write; a short write raises."""
         try:
             mode = self._gate("write", path)
-            if mode == "short":
-                written = os.write(fd, data[: len(data) // 2])
-            else:
-                written = os.write(fd, data)
+            chunk = data[: len(data) // 2] if mode == "short" else data
+            written = os.write(fd, chunk)
         except OSError as exc:
             raise self._fail("write", path, exc) from exc
         if written != len(data):
@@ -196,7 +194,11 @@ class FileIO:
         """
         try:
             self._gate("write_file", path)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
                 written = os.write(fd, data)
                 if written != len(data):

@@ -9,7 +9,7 @@ import secrets
 from . import limits
 from .errors import InvalidArgument
 
-ITEM_ID_PATTERN = re.compile(r"^[a-z0-9_]{1,%d}$" % limits.item_id_chars_max)
+ITEM_ID_PATTERN = re.compile(rf"^[a-z0-9_]{{1,{limits.item_id_chars_max}}}$")
 WRITER_PATTERN = re.compile(r"^w_[0-9]+-[0-9a-f]{12}$")
 ACTOR_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
 

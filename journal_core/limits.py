@@ -6,10 +6,14 @@ STORE_FORMAT_VERSION = 1
 # Records (SPEC §3)
 payload_inline_bytes_max = 64 * 1024
 record_line_bytes_max = 256 * 1024
+blob_bytes_max = 16 * 1024 * 1024
 summary_chars_max = 500
 item_id_chars_max = 64
 actor_chars_max = 128
 txn_records_max = 10_000
+
+# Checkpoints (SPEC §8)
+checkpoints_kept_verified = 2
 
 # Segments (SPEC §4)
 segment_bytes_max_default = 8 * 1024 * 1024

@@ -130,9 +130,12 @@ class Mutation:
         family, item_id = key
         if before.payload == after:
             return None
-        if before.payload is not None and after is not None:
-            if mask_ephemeral(family, before.payload) == mask_ephemeral(family, after):
-                return Change("ephemeral", family, item_id, "", before.rev, after, None)
+        if (
+            before.payload is not None
+            and after is not None
+            and mask_ephemeral(family, before.payload) == mask_ephemeral(family, after)
+        ):
+            return Change("ephemeral", family, item_id, "", before.rev, after, None)
         action, summary = self._intent.get(key, ("update", UNANNOTATED_SUMMARY))
         if after is None:
             action = "delete"

@@ -14,13 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .counters import JournalCounters
-from .errors import InvalidArgument
+from .errors import BlobError, InvalidArgument
 from .ids import FAMILIES
 from .migrations import upgrade
 from .record import ENTITY_STATE_ACTIONS
 
 Record = dict[str, Any]
 UNANNOTATED_SUMMARY = "unannotated change"
+REDACTED_KEY = "redacted"
+
+
+def is_redacted(payload: dict[str, Any]) -> bool:
+    """A payload replaced by ``doctor --redact``: ``{"redacted": {by, reason, at}}``."""
+    return REDACTED_KEY in payload and len(payload) == 1
 
 
 @dataclass(slots=True)
@@ -55,6 +61,10 @@ class State:
     active_claims: dict[str, set[str]] = field(default_factory=dict)  # target -> claim ids
     notes: list[Record] = field(default_factory=list)  # journal-meta records, newest last
     on_note: Callable[[Record], None] | None = None
+    resolve_ref: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # blob loader
+    floor_seq: int = 0  # groups at or below it are already in (from a checkpoint)
+    checkpoint_refs: dict[str, str] = field(default_factory=dict)  # file -> newest sha256
+    blob_errors: list[str] = field(default_factory=list)
 
     def entity(self, family: str, item_id: str) -> EntityState | None:
         return self.families[family].get(item_id)
@@ -63,6 +73,8 @@ class State:
         return [e for e in self.families[family].values() if not e.deleted]
 
     def apply_group(self, group: list[Record]) -> None:
+        if group[-1]["seq"] <= self.floor_seq:
+            return
         for record in group:
             self.apply(record)
             if record["seq"] > self.head_seq:
@@ -77,7 +89,9 @@ class State:
 
     def _apply_meta(self, record: Record) -> None:
         self.notes.append(record)
-        if record["action"] == "seq_repair":
+        if record["action"] == "checkpoint_ref":
+            self.checkpoint_refs[record["payload"]["file"]] = record["payload"]["sha256"]
+        elif record["action"] == "seq_repair":
             self.counters.seq_repairs += 1
         elif record["payload"].get("kind") == "incomplete_txn":
             self.counters.incomplete_txns_noted += 1
@@ -92,7 +106,9 @@ class State:
         if current is None and rev != 1:
             self.counters.rev_gaps += 1
         payload = record.get("payload")
-        if payload is not None:
+        if payload is None and record.get("payload_ref") is not None:
+            payload = self._resolve(record["payload_ref"])
+        if payload is not None and not is_redacted(payload):
             try:
                 payload = upgrade(family, payload)
             except InvalidArgument:
@@ -120,12 +136,26 @@ class State:
             self.counters.rev_gaps += 1
         return True
 
+    def _resolve(self, ref: dict[str, Any]) -> dict[str, Any] | None:
+        if self.resolve_ref is None:
+            return None
+        try:
+            return self.resolve_ref(ref)
+        except BlobError as exc:
+            self.blob_errors.append(str(exc))  # the entity keeps its ref; reading it fails
+            return None
+
+    def rebuild_claim_index(self) -> None:
+        self.active_claims.clear()
+        for entity in self.families["claim"].values():
+            self._index_claim(None, entity)
+
     def _index_claim(self, before: EntityState | None, after: EntityState) -> None:
-        if before is not None and before.payload is not None:
+        if before is not None and before.payload is not None and "target" in before.payload:
             holders = self.active_claims.get(before.payload["target"])
             if holders is not None:
                 holders.discard(before.item_id)
                 if not holders:
                     del self.active_claims[before.payload["target"]]
-        if after.payload is not None and after.payload["status"] == "active":
+        if after.payload is not None and after.payload.get("status") == "active":
             self.active_claims.setdefault(after.payload["target"], set()).add(after.item_id)

@@ -7,7 +7,7 @@ import re
 
 from . import limits
 
-SEGMENT_PATTERN = re.compile(r"^seg-(\d{%d})\.jsonl$" % limits.segment_name_digits)
+SEGMENT_PATTERN = re.compile(rf"^seg-(\d{{{limits.segment_name_digits}}})\.jsonl$")
 
 
 def segment_name(first_seq: int) -> str:

@@ -6,6 +6,7 @@ lock -> tail validation -> build records -> append -> fsync -> projections -> me
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import threading
@@ -18,18 +19,28 @@ from typing import Any, TypeVar
 import orjson
 
 from . import clock, limits
+from .blob import BlobStore, blob_ref
+from .checkpoint import (
+    CheckpointFile,
+    CheckpointInvalid,
+    build_checkpoint,
+    checkpoint_name,
+    list_checkpoints,
+    load_checkpoint,
+)
 from .counters import JournalCounters
 from .cursor import Cursors
 from .entities import MODELS
-from .errors import InvalidArgument, NotFound, StoreCorrupt
+from .errors import BlobError, InvalidArgument, NotFound, StoreCorrupt
 from .fileio import FileIO
 from .ids import FAMILIES, check_actor, check_family, check_item_id, writer_id
 from .journal import FsyncMode, LocalJournal
 from .meta import Meta, load_meta
+from .migrations import upgrade
 from .mutation import Change, Loaded, Mutation
 from .projection import Projections
 from .reader import JournalReader, Record, scan_groups
-from .record import encode_record
+from .record import encode_record, payload_bytes
 from .replay import EntityState, State
 from .segment import parse_segment_name, segment_for_seq, segment_name
 
@@ -87,10 +98,134 @@ class Store:
         )
         self.projections = Projections(os.path.join(self.root, "state"), self.fileio)
         self.cursors = Cursors(os.path.join(self.root, "cursors"), self.fileio)
+        self.blobs = BlobStore(os.path.join(self.events_dir, "blobs"), self.fileio)
+        self.checkpoints_dir = os.path.join(self.events_dir, "checkpoints")
         self.reader = JournalReader(self.journal)
-        self.state = State(counters=self.reader.counters, on_note=self._on_note)
+        self.state = self._new_state(self.reader)
+        self.checkpoint_fallbacks: list[str] = []
         self.store_id = self._ensure_initialized()
+        self._open_state()
+        self._rebuild_missing_projections()
+
+    def _new_state(self, reader: JournalReader) -> State:
+        return State(
+            counters=reader.counters, on_note=self._on_note, resolve_ref=self.blobs.get_payload
+        )
+
+    def _open_state(self) -> None:
+        """Cold open (SPEC §8): newest checkpoint whose ref matches, then the tail after it;
+        falling back to older checkpoints, then to a full replay."""
+        with self._mutex:
+            if not self.journal.segments():
+                self._restart_journal()
+                return
+            self._open_state_unlocked()
+
+    def _open_state_unlocked(self) -> None:
+        segments = self.journal.segments()
+        for head in reversed(list_checkpoints(self.fileio, self.checkpoints_dir)):
+            if self._open_from_checkpoint(head, segments):
+                return
+        if segments and segments[0] > 1 and self.checkpoint_fallbacks:
+            raise StoreCorrupt(
+                f"the journal before seq {segments[0]} is archived and no checkpoint "
+                f"verifies: {'; '.join(self.checkpoint_fallbacks)}"
+            )
+        self.reader = JournalReader(self.journal)
+        self.state = self._new_state(self.reader)
         self._catch_up(None)
+
+    def _restart_journal(self) -> None:
+        """A store with no segments (a git clone carries projections and checkpoints, not
+        segments): restart the journal from the newest checkpoint that loads, else backfill
+        it from the projections, so the journal is the truth again."""
+        with self.journal.locked(STORE_ACTOR, self.config.lock_wait_s):
+            if self.journal.segments():
+                self._open_state_unlocked()
+                return
+            self.reader = JournalReader(self.journal)
+            self.state = self._new_state(self.reader)
+            notes: list[tuple[str, dict[str, Any], str]] = []
+            changes: list[Change] = []
+            for head in reversed(list_checkpoints(self.fileio, self.checkpoints_dir)):
+                name = checkpoint_name(head)
+                data = self.fileio.read_file(os.path.join(self.checkpoints_dir, name)) or b""
+                try:
+                    load_checkpoint(data, self.store_id, self.state)
+                except CheckpointInvalid as exc:
+                    self.checkpoint_fallbacks.append(f"{name}: {exc}")
+                    self.state = self._new_state(self.reader)
+                    continue
+                checkpoint = CheckpointFile(name, head, data, hashlib.sha256(data).hexdigest(),
+                                            len(self.state.live("plan")), [])
+                notes = [("journal_note", {"kind": "store_marker", "restarted_from": name},
+                          f"journal restarted from {name}"), self._checkpoint_note(checkpoint)]
+                break
+            else:
+                notes = [("journal_note", {"kind": "store_marker", "restarted_from": "state/"},
+                          "journal restarted from projections (backfill)")]
+            changes = self._backfill_changes()  # projections newer than the checkpoint
+            first = self.state.head_seq + 1
+            self.fileio.mkdir(self.events_dir)
+            self.journal.create_segment(first)
+            meta = Meta(self.store_id, first, segment_name(first), {}, rebuilt=True)
+            self._commit(STORE_ACTOR, meta, first - 1, changes, notes)
+
+    def _backfill_changes(self) -> list[Change]:
+        changes = []
+        for family in FAMILIES:
+            for item_id in self.projections.ids(family):
+                found = self.projections.read(family, item_id)
+                payload = (found.doc or {}).get("payload")
+                if found.rev is None or not isinstance(payload, dict):
+                    continue
+                known = self.state.entity(family, item_id)
+                if known is not None and known.rev >= found.rev:
+                    continue
+                try:
+                    payload = upgrade(family, payload)
+                except InvalidArgument:
+                    continue  # doctor reports projections it cannot read
+                changes.append(Change("record", family, item_id, "backfill", found.rev, payload,
+                                      "backfilled from its projection"))
+        return changes
+
+    def _missing_projection_families(self) -> list[str]:
+        present = set(self.fileio.listdir(self.projections.state_dir))
+        return [family for family in FAMILIES if family not in present]
+
+    def _rebuild_missing_projections(self) -> None:
+        """A store opened without projections (fresh clone, deleted state/) rebuilds them."""
+        missing = self._missing_projection_families()
+        if not missing:
+            return
+        with self._mutex, self.journal.locked(STORE_ACTOR, self.config.lock_wait_s):
+            self._catch_up(None)
+            meta = self._meta_for_write()
+            for family in self._missing_projection_families():
+                meta.applied[family] = 0
+            self.projections.ensure_dirs()
+            self._heal(meta)
+            self._write_meta(meta, atomic=True)
+
+    def _open_from_checkpoint(self, head: int, segments: list[int]) -> bool:
+        name = checkpoint_name(head)
+        data = self.fileio.read_file(os.path.join(self.checkpoints_dir, name))
+        reader = JournalReader(self.journal)
+        state = self._new_state(reader)
+        try:
+            load_checkpoint(data or b"", self.store_id, state)
+        except CheckpointInvalid as exc:
+            self.checkpoint_fallbacks.append(f"{name}: {exc}")
+            return False
+        start = segment_for_seq(segments, head + 1) if segments else None
+        reader.segment = start if start is not None else (segments[0] if segments else None)
+        self.reader, self.state = reader, state
+        self._catch_up(None)
+        if state.checkpoint_refs.get(name) != hashlib.sha256(data or b"").hexdigest():
+            self.checkpoint_fallbacks.append(f"{name}: sha256 does not match its checkpoint_ref")
+            return False
+        return True
 
     def close(self) -> None:
         self.journal.close()
@@ -213,8 +348,15 @@ class Store:
         self.projections.write(entity, body, equal_ok=equal_ok)
 
     def _payload_of(self, entity: EntityState) -> dict[str, Any]:
-        require(entity.payload is not None, f"{entity.item_id} has a payload")
-        assert entity.payload is not None
+        """The entity's payload; a blob that cannot be read fails loudly (SPEC §9)."""
+        if entity.payload is None and entity.payload_ref is not None:
+            raw = self.blobs.get_payload(entity.payload_ref)  # raises BlobError
+            try:
+                entity.payload = upgrade(entity.family, raw)
+            except InvalidArgument as exc:
+                raise BlobError(f"blob of {entity.item_id} holds an invalid payload") from exc
+        if entity.payload is None:
+            raise BlobError(f"{entity.family} {entity.item_id} has no readable payload")
         return entity.payload
 
     def _write_meta(self, meta: Meta, *, atomic: bool) -> None:
@@ -241,13 +383,18 @@ class Store:
             committed = self._commit(actor, meta, tail_seq, changes)
             return result, committed
 
-    def _commit(self, actor: str, meta: Meta, tail_seq: int, changes: list[Change]) -> Committed:
+    def _commit(
+        self, actor: str, meta: Meta, tail_seq: int, changes: list[Change],
+        notes: list[tuple[str, dict[str, Any], str]] | None = None,
+    ) -> Committed:
+        """Append the mutation (and any journal-meta records owed), then project it."""
         records = [c for c in changes if c.kind == "record"]
         next_seq = max(meta.next_seq, tail_seq + 1)
         committed = Committed(next_seq, 0, [(c.family, c.item_id) for c in changes])
-        if records:
-            segment = self._segment_for_append(meta, next_seq)
-            repairs = self._repair_records(meta, tail_seq, next_seq, segment)
+        if records or notes:
+            segment, owed = self._segment_for_append(meta, next_seq)
+            owed = self._repair_notes(meta, tail_seq) + owed + list(notes or [])
+            repairs = self._journal_records(next_seq, owed)
             next_seq += len(repairs)
             batch = self._mutation_records(actor, next_seq, records)
             committed.first_seq, committed.count = next_seq, len(batch)
@@ -276,58 +423,98 @@ class Store:
             require(entity.rev == change.rev, f"{change.item_id} reached rev {change.rev}")
             self._project(entity, equal_ok=False)
 
-    def _segment_for_append(self, meta: Meta, next_seq: int) -> int:
+    def _segment_for_append(
+        self, meta: Meta, next_seq: int,
+    ) -> tuple[int, list[tuple[str, dict[str, Any], str]]]:
+        """The segment to append to; rolls it when full (SPEC §4), returning the owed
+        checkpoint_ref of the checkpoint written at the roll."""
         segments = self.journal.segments()
         active = segments[-1]
-        if self.journal.size(active) >= self.config.segment_bytes_max:
-            self._roll(next_seq)
-            active = next_seq
-            meta.active_segment = segment_name(active)
-            meta.rolled = True  # roll: meta is written atomically (SPEC §4)
-        return active
+        if self.journal.size(active) < self.config.segment_bytes_max:
+            return active, []
+        checkpoint = self._write_checkpoint()
+        self.journal.create_segment(next_seq)
+        meta.active_segment = segment_name(next_seq)
+        meta.rolled = True  # the active segment changed: meta is written atomically
+        return next_seq, [self._checkpoint_note(checkpoint)]
 
-    def _roll(self, first_seq: int) -> None:
-        """Start the next segment (lock held). Checkpoints hook in here (SPEC §8)."""
-        self.journal.create_segment(first_seq)
+    def _write_checkpoint(self) -> CheckpointFile:
+        """Write ckpt-<head>.json durably (lock held); its ref is appended by the caller."""
+        checkpoint = build_checkpoint(self.state, self.store_id)
+        self.fileio.mkdir(self.checkpoints_dir)
+        path = os.path.join(self.checkpoints_dir, checkpoint.name)
+        self.fileio.write_atomic(path, checkpoint.data, durable=True)
+        return checkpoint
+
+    def _checkpoint_note(self, checkpoint: CheckpointFile) -> tuple[str, dict[str, Any], str]:
+        return ("checkpoint_ref", checkpoint.ref_payload(), f"checkpoint {checkpoint.name}")
+
+    def compact(self, actor: str = STORE_ACTOR) -> dict[str, Any]:
+        """Write a checkpoint now (``doctor --compact``) and return its ref."""
+        with self._mutex, self.journal.locked(actor, self.config.lock_wait_s):
+            self._catch_up(None)
+            meta = self._meta_for_write()
+            tail_seq = self.reader.tail_seq()
+            self._heal(meta)
+            checkpoint = self._write_checkpoint()
+            self._commit(actor, meta, tail_seq, [], [self._checkpoint_note(checkpoint)])
+            return checkpoint.ref_payload()
 
     def _needs_seal(self, segment: int) -> bool:
         fragment = self.reader.pending_fragment
         return fragment is not None and fragment.segment == segment
 
-    def _repair_records(self, meta: Meta, tail_seq: int, first: int, segment: int) -> list[bytes]:
+    def _repair_notes(self, meta: Meta, tail_seq: int) -> list[tuple[str, dict[str, Any], str]]:
         """journal-meta records the writer owes before its first append (SPEC §5, §6.4-5)."""
-        payloads: list[tuple[str, dict[str, Any], str]] = []
+        notes: list[tuple[str, dict[str, Any], str]] = []
         if meta.next_seq < tail_seq + 1 and not meta.rebuilt:
-            payloads.append(("seq_repair", {
+            notes.append(("seq_repair", {
                 "meta_next_seq": meta.next_seq, "tail_seq": tail_seq,
                 "repaired_next_seq": tail_seq + 1,
             }, f"meta was behind the tail at seq {tail_seq}"))
         if self.reader.pending_fragment is not None:
             note = self.reader.pending_fragment.note()
-            payloads.append(("journal_note", note, "torn tail adjudicated"))
+            notes.append(("journal_note", note, "torn tail adjudicated"))
         if self.reader.pending_run is not None:
             run = self.reader.pending_run
-            payloads.append(("journal_note", {
+            notes.append(("journal_note", {
                 "kind": "incomplete_txn", "txn": run.txn, "writer": run.writer, "seqs": run.seqs,
             }, f"incomplete txn {run.txn} dropped"))
-        count = len(payloads)
+        return notes
+
+    def _journal_records(
+        self, first: int, notes: list[tuple[str, dict[str, Any], str]],
+    ) -> list[bytes]:
+        count = len(notes)
         return [
             encode_record(self._record(
                 first + i, (first, count), STORE_ACTOR, action, "journal", None, None, payload,
                 summary,
             ))
-            for i, (action, payload, summary) in enumerate(payloads)
+            for i, (action, payload, summary) in enumerate(notes)
         ]
 
     def _mutation_records(self, actor: str, first: int, changes: list[Change]) -> list[bytes]:
+        """Encode the mutation's records; oversized payloads become blobs (SPEC §9), written
+        only once every record has encoded, and always before the append."""
         count = len(changes)
-        return [
-            encode_record(self._record(
+        lines, blobs = [], []
+        for i, change in enumerate(changes):
+            payload = change.payload if change.action != "delete" else None
+            record = self._record(
                 first + i, (first, count), actor, change.action, change.family, change.item_id,
-                change.rev, change.payload if change.action != "delete" else None, change.summary,
-            ))
-            for i, change in enumerate(changes)
-        ]
+                change.rev, payload, change.summary,
+            )
+            if payload is not None:
+                encoded = payload_bytes(payload)
+                if len(encoded) > limits.payload_inline_bytes_max:
+                    del record["payload"]
+                    record["payload_ref"] = blob_ref(encoded)
+                    blobs.append(encoded)
+            lines.append(encode_record(record))
+        for encoded in blobs:
+            self.blobs.put(encoded)
+        return lines
 
     def _record(
         self, seq: int, txn: tuple[int, int], actor: str, action: str, item_type: str,
