@@ -7,7 +7,7 @@
     store.read_unseen("cursor#2", limit=50)
 """
 
-from . import limits, verbs
+from . import limits, queries, verbs
 from .counters import JournalCounters
 from .entities import MODELS, Claim, Entity, Handoff, Memory, Message, Plan, Step
 from .errors import (
@@ -61,6 +61,7 @@ __all__ = [
     "UserError",
     "limits",
     "open_store",
+    "queries",
     "verbs",
     "writer_id",
 ]
