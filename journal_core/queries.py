@@ -13,12 +13,12 @@ These functions only read: they go through the fresh path of ``Store`` (``entiti
 from __future__ import annotations
 
 import os
-import re
 from collections import deque
 from datetime import datetime
 from typing import Any
 
 from . import clock, limits
+from .checkpoint import checkpoint_name, list_checkpoints
 from .errors import InvalidArgument
 from .ids import FAMILIES, check_actor, check_family
 from .reader import Record
@@ -50,7 +50,6 @@ STATUSES: dict[str, tuple[str, ...]] = {
     "message": (),
     "handoff": ("open", "accepted", "rejected"),
 }
-CHECKPOINT_NAME = re.compile(r"^ckpt-(\d+)\.json$")
 
 
 def clip(text: object, chars_max: int) -> str:
@@ -413,11 +412,9 @@ def journal_status(store: Store) -> dict[str, Any]:
 
 
 def newest_checkpoint(store: Store) -> dict[str, Any] | None:
-    folder = os.path.join(store.events_dir, "checkpoints")
-    found = [(int(m.group(1)), name) for name in store.fileio.listdir(folder)
-             if (m := CHECKPOINT_NAME.match(name))]
-    if not found:
+    heads = list_checkpoints(store.fileio, store.checkpoints_dir)
+    if not heads:
         return None
-    head_seq, name = max(found)
-    return {"file": name, "head_seq": head_seq,
-            "bytes": store.fileio.size(os.path.join(folder, name))}
+    name = checkpoint_name(heads[-1])
+    return {"file": name, "head_seq": heads[-1],
+            "bytes": store.fileio.size(os.path.join(store.checkpoints_dir, name))}
