@@ -22,7 +22,7 @@ from .errors import BlobError, InvalidArgument, StoreCorrupt
 from .fileio import FileIO
 from .ids import FAMILIES
 from .migrations import upgrade
-from .replay import EntityState, State
+from .replay import EntityState, State, is_redacted
 
 CHECKPOINT_PATTERN = re.compile(rf"^ckpt-(\d{{{limits.segment_name_digits}}})\.json$")
 CHECKPOINT_FORMAT = 1
@@ -118,7 +118,7 @@ def load_checkpoint(data: bytes, store_id: str, state: State) -> int:
 
 def _entity(family: str, item_id: str, row: dict[str, Any]) -> EntityState:
     payload = row.get("payload")
-    if payload is not None:
+    if payload is not None and not is_redacted(payload):
         payload = upgrade(family, payload)
     return EntityState(
         family, item_id, int(row["rev"]), int(row["seq"]), str(row["writer"]),

@@ -209,6 +209,21 @@ class FileIO:
         except OSError as exc:
             raise self._fail("write_file", path, exc) from exc
 
+    def overwrite_at(self, path: str, offset: int, data: bytes) -> None:
+        """Overwrite bytes in place and fsync (offline doctor --repair only)."""
+        try:
+            self._gate("write", path)
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                if os.pwrite(fd, data, offset) != len(data):
+                    raise StoreIOError(f"short write to {path} at {offset}")
+                self._gate("fsync", path)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise self._fail("write", path, exc) from exc
+
     def write_atomic(self, path: str, data: bytes, *, durable: bool = True) -> None:
         """temp file, (fsync), rename, (fsync folder): the file is old or new, never torn."""
         tmp = f"{path}.tmp.{os.getpid()}"

@@ -82,7 +82,14 @@ class LocalJournal:
         return list_segments(self.fileio.listdir(self.events_dir))
 
     def read(self, segment: int, offset: int) -> bytes:
-        return self.fileio.read_range(self.path(segment), offset)
+        data = self.fileio.read_range(self.path(segment), offset)
+        if not data and self.fileio.size(self.path(segment)) < 0:
+            # archived by gc after we started reading it: finish it from archive/
+            data = self.fileio.read_range(self.archive_path(segment), offset)
+        return data
+
+    def archive_path(self, segment: int) -> str:
+        return os.path.join(self.events_dir, "archive", segment_name(segment))
 
     def size(self, segment: int) -> int:
         return self.fileio.size(self.path(segment))

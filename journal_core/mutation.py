@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 from . import clock
 from .entities import Entity, mask_ephemeral, model_for, validate_payload
-from .errors import InvalidArgument, NotFound
+from .errors import Conflict, InvalidArgument, NotFound
 from .ids import check_item_id, new_item_id
 from .record import ENTITY_STATE_ACTIONS
-from .replay import UNANNOTATED_SUMMARY
+from .replay import UNANNOTATED_SUMMARY, is_redacted
 
 E = TypeVar("E", bound=Entity)
 Key = tuple[str, str]
@@ -74,7 +74,11 @@ class Mutation:
         check_item_id(model.FAMILY, item_id)
         self._load(model.FAMILY, item_id)
         payload = self._working[(model.FAMILY, item_id)]
-        return None if payload is None else model.model_validate(payload)
+        if payload is None:
+            return None
+        if is_redacted(payload):
+            raise Conflict(f"{model.FAMILY} {item_id} was redacted; it can no longer change")
+        return model.model_validate(payload)
 
     def require(self, model: type[E], item_id: str) -> E:
         entity = self.get(model, item_id)

@@ -38,6 +38,7 @@ class Projections:
         self.fileio = fileio
         self.divergent = 0  # projections found ahead of the journal (doctor error)
         self.unreadable = 0
+        self.written = 0
 
     def ensure_dirs(self) -> None:
         for family in FAMILIES:
@@ -83,6 +84,7 @@ class Projections:
         }
         data = orjson.dumps(doc, option=PROJECTION_OPTIONS) + b"\n"
         self.fileio.write_in_place(self.path(entity.family, entity.item_id), data)
+        self.written += 1
         return True
 
     def remove(self, tombstone: EntityState) -> bool:

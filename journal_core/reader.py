@@ -18,7 +18,7 @@ from .counters import JournalCounters
 from .errors import RecordInvalid
 from .journal import Journal
 from .record import decode_line
-from .segment import segment_name
+from .segment import parse_segment_name, segment_name
 
 Record = dict[str, Any]
 
@@ -86,14 +86,25 @@ class JournalReader:
         segments = self.journal.segments()
         if not segments:
             return groups
-        if self.segment is None or self.segment < segments[0]:
+        if self.segment is None:
             self.segment, self.offset = segments[0], 0
+        # A segment archived under our feet (gc) is still read, from archive/, to its end.
         while True:
             later = [s for s in segments if s > self.segment]
             self._read_segment(is_last=not later, groups=groups)
             if not later:
                 return groups
             self.segment, self.offset = later[0], 0
+
+    def adjudicate(self, record: Record) -> None:
+        """Note hook: a torn_tail_adjudicated note explains the bad bytes it names."""
+        payload = record["payload"]
+        if record["action"] != "journal_note" or payload.get("kind") != "torn_tail_adjudicated":
+            return
+        segment = parse_segment_name(str(payload.get("segment")))
+        if segment is not None and isinstance(payload.get("start"), int):
+            self.adjudicated.add((segment, payload["start"]))
+            self.counters.fragments_adjudicated += 1
 
     def unexplained_ranges(self) -> list[tuple[int, int, int]]:
         """Bad bytes that no torn_tail_adjudicated note explains."""
@@ -158,6 +169,8 @@ class JournalReader:
         assert self.segment is not None
         record = line.record if line.record is not None else _parse(line.raw)
         if record is None:
+            if line.raw.isspace():
+                return  # bytes parked by doctor --repair: blanked, not corrupt
             self.counters.lines_skipped += 1
             self.bad_ranges.append((self.segment, self.offset + line.start, self.offset + line.end))
             return

@@ -73,9 +73,12 @@ class State:
         return [e for e in self.families[family].values() if not e.deleted]
 
     def apply_group(self, group: list[Record]) -> None:
-        if group[-1]["seq"] <= self.floor_seq:
-            return
+        below_floor = group[-1]["seq"] <= self.floor_seq
         for record in group:
+            if below_floor:  # already in the checkpoint; only its notes still count
+                if record["item_type"] == "journal":
+                    self._apply_meta(record)
+                continue
             self.apply(record)
             if record["seq"] > self.head_seq:
                 self.head_seq = record["seq"]

@@ -41,7 +41,7 @@ from .mutation import Change, Loaded, Mutation
 from .projection import Projections
 from .reader import JournalReader, Record, scan_groups
 from .record import encode_record, payload_bytes
-from .replay import EntityState, State
+from .replay import EntityState, State, is_redacted
 from .segment import parse_segment_name, segment_for_seq, segment_name
 
 T = TypeVar("T")
@@ -102,38 +102,68 @@ class Store:
         self.checkpoints_dir = os.path.join(self.events_dir, "checkpoints")
         self.reader = JournalReader(self.journal)
         self.state = self._new_state(self.reader)
-        self.checkpoint_fallbacks: list[str] = []
+        self.checkpoint_fallbacks: list[str] = []  # why newer checkpoints were passed over
         self.store_id = self._ensure_initialized()
         self._open_state()
         self._rebuild_missing_projections()
 
     def _new_state(self, reader: JournalReader) -> State:
         return State(
-            counters=reader.counters, on_note=self._on_note, resolve_ref=self.blobs.get_payload
+            counters=reader.counters, on_note=reader.adjudicate,
+            resolve_ref=self.blobs.get_payload,
         )
 
     def _open_state(self) -> None:
-        """Cold open (SPEC §8): newest checkpoint whose ref matches, then the tail after it;
-        falling back to older checkpoints, then to a full replay."""
+        """Cold open (SPEC §8); a store with no segments restarts its journal."""
         with self._mutex:
             if not self.journal.segments():
                 self._restart_journal()
                 return
-            self._open_state_unlocked()
+            self.reader, self.state = self.rebuild_state()
 
-    def _open_state_unlocked(self) -> None:
+    def rebuild_state(self, *, from_first_segment: bool = False) -> tuple[JournalReader, State]:
+        """The state as the journal alone gives it: the newest checkpoint that loads and
+        whose sha256 matches its checkpoint_ref, then the tail after it; falling back to
+        older checkpoints, then to a full replay. Touches no file."""
         segments = self.journal.segments()
+        fallbacks: list[str] = []
         for head in reversed(list_checkpoints(self.fileio, self.checkpoints_dir)):
-            if self._open_from_checkpoint(head, segments):
-                return
-        if segments and segments[0] > 1 and self.checkpoint_fallbacks:
+            built = self._state_from_checkpoint(head, segments, fallbacks)
+            if built is not None:
+                self.checkpoint_fallbacks = fallbacks
+                return built
+        self.checkpoint_fallbacks = fallbacks
+        if segments and segments[0] > 1:
             raise StoreCorrupt(
                 f"the journal before seq {segments[0]} is archived and no checkpoint "
-                f"verifies: {'; '.join(self.checkpoint_fallbacks)}"
+                f"verifies: {'; '.join(fallbacks) or 'none found'}"
             )
-        self.reader = JournalReader(self.journal)
-        self.state = self._new_state(self.reader)
-        self._catch_up(None)
+        reader = JournalReader(self.journal)
+        state = self._new_state(reader)
+        for group in reader.read_new(None):
+            state.apply_group(group)
+        return reader, state
+
+    def _state_from_checkpoint(
+        self, head: int, segments: list[int], fallbacks: list[str],
+    ) -> tuple[JournalReader, State] | None:
+        name = checkpoint_name(head)
+        data = self.fileio.read_file(os.path.join(self.checkpoints_dir, name)) or b""
+        reader = JournalReader(self.journal)
+        state = self._new_state(reader)
+        try:
+            load_checkpoint(data, self.store_id, state)
+        except CheckpointInvalid as exc:
+            fallbacks.append(f"{name}: {exc}")
+            return None
+        start = segment_for_seq(segments, head + 1) if segments else None
+        reader.segment = start if start is not None else (segments[0] if segments else None)
+        for group in reader.read_new(None):
+            state.apply_group(group)
+        if state.checkpoint_refs.get(name) != hashlib.sha256(data).hexdigest():
+            fallbacks.append(f"{name}: sha256 does not match its checkpoint_ref")
+            return None
+        return reader, state
 
     def _restart_journal(self) -> None:
         """A store with no segments (a git clone carries projections and checkpoints, not
@@ -141,7 +171,7 @@ class Store:
         it from the projections, so the journal is the truth again."""
         with self.journal.locked(STORE_ACTOR, self.config.lock_wait_s):
             if self.journal.segments():
-                self._open_state_unlocked()
+                self.reader, self.state = self.rebuild_state()
                 return
             self.reader = JournalReader(self.journal)
             self.state = self._new_state(self.reader)
@@ -278,14 +308,6 @@ class Store:
         for group in self.reader.read_new(active_hint):
             self.state.apply_group(group)
 
-    def _on_note(self, record: Record) -> None:
-        payload = record["payload"]
-        if record["action"] == "journal_note" and payload.get("kind") == "torn_tail_adjudicated":
-            segment = parse_segment_name(str(payload.get("segment")))
-            if segment is not None and isinstance(payload.get("start"), int):
-                self.reader.adjudicated.add((segment, payload["start"]))
-                self.state.counters.fragments_adjudicated += 1
-
     def _load_meta(self) -> Meta | None:
         return load_meta(self.fileio, self.meta_path)
 
@@ -385,14 +407,14 @@ class Store:
 
     def _commit(
         self, actor: str, meta: Meta, tail_seq: int, changes: list[Change],
-        notes: list[tuple[str, dict[str, Any], str]] | None = None,
+        notes: list[tuple[str, dict[str, Any], str]] | None = None, *, roll: bool = False,
     ) -> Committed:
         """Append the mutation (and any journal-meta records owed), then project it."""
         records = [c for c in changes if c.kind == "record"]
         next_seq = max(meta.next_seq, tail_seq + 1)
         committed = Committed(next_seq, 0, [(c.family, c.item_id) for c in changes])
-        if records or notes:
-            segment, owed = self._segment_for_append(meta, next_seq)
+        if records or notes or roll:
+            segment, owed = self._segment_for_append(meta, next_seq, force=roll)
             owed = self._repair_notes(meta, tail_seq) + owed + list(notes or [])
             repairs = self._journal_records(next_seq, owed)
             next_seq += len(repairs)
@@ -424,13 +446,13 @@ class Store:
             self._project(entity, equal_ok=False)
 
     def _segment_for_append(
-        self, meta: Meta, next_seq: int,
+        self, meta: Meta, next_seq: int, *, force: bool = False,
     ) -> tuple[int, list[tuple[str, dict[str, Any], str]]]:
         """The segment to append to; rolls it when full (SPEC §4), returning the owed
         checkpoint_ref of the checkpoint written at the roll."""
         segments = self.journal.segments()
         active = segments[-1]
-        if self.journal.size(active) < self.config.segment_bytes_max:
+        if not force and self.journal.size(active) < self.config.segment_bytes_max:
             return active, []
         checkpoint = self._write_checkpoint()
         self.journal.create_segment(next_seq)
@@ -448,6 +470,50 @@ class Store:
 
     def _checkpoint_note(self, checkpoint: CheckpointFile) -> tuple[str, dict[str, Any], str]:
         return ("checkpoint_ref", checkpoint.ref_payload(), f"checkpoint {checkpoint.name}")
+
+    def locked_maintenance(self, actor: str) -> Any:
+        """The store lock for doctor's offline work (gc, repair, redact), re-entrant."""
+        return self.journal.locked(actor, self.config.lock_wait_s)
+
+    def append_notes(
+        self, actor: str, notes: list[tuple[str, dict[str, Any], str]], *, roll: bool = False,
+    ) -> Committed:
+        """Append journal-meta records as one txn (lock taken here, re-entrant); ``roll``
+        seals the active segment first, with a checkpoint."""
+        with self._mutex, self.journal.locked(actor, self.config.lock_wait_s):
+            self._catch_up(None)
+            meta = self._meta_for_write()
+            tail_seq = self.reader.tail_seq()
+            self._heal(meta)
+            return self._commit(actor, meta, tail_seq, [], notes, roll=roll)
+
+    def reload(self) -> None:
+        """Forget the in-memory state and rebuild it from checkpoint + journal."""
+        with self._mutex:
+            self.reader, self.state = self.rebuild_state()
+
+    def rebuild_projections(self) -> int:
+        """Write every projection from the journal (doctor --repair); meta rebuilt too."""
+        with self._mutex, self.journal.locked(STORE_ACTOR, self.config.lock_wait_s):
+            self.reader, self.state = self.rebuild_state()
+            meta = self._meta_for_write()
+            meta.applied = {}
+            self.projections.ensure_dirs()
+            before = self.projections.written
+            self._heal(meta)
+            self._write_meta(meta, atomic=True)
+            return self.projections.written - before
+
+    def rewrite_redacted_projections(self, seqs: set[int]) -> list[str]:
+        """Projections whose current record was redacted now hold the marker."""
+        rewritten = []
+        with self._mutex:
+            for family in FAMILIES:
+                for entity in self.state.live(family):
+                    if entity.seq in seqs and entity.payload is not None:
+                        self.projections.write(entity, entity.payload, equal_ok=True)
+                        rewritten.append(f"{family}/{entity.item_id}")
+        return rewritten
 
     def compact(self, actor: str = STORE_ACTOR) -> dict[str, Any]:
         """Write a checkpoint now (``doctor --compact``) and return its ref."""
@@ -684,11 +750,28 @@ class Store:
         return segments[0] if segments else 1
 
     def gap_summary(self, last: int, oldest: int) -> dict[str, Any]:
-        """What a reader whose history was archived missed, in counts (SPEC §7.3)."""
-        return {
-            "missed_from_seq": last + 1, "oldest_kept_seq": oldest,
-            "live": {family: len(self.state.live(family)) for family in FAMILIES},
-        }
+        """What a reader whose history was archived missed, from the latest checkpoint
+        (SPEC §7.3): its head and the live entities per family and status."""
+        summary: dict[str, Any] = {"missed_from_seq": last + 1, "oldest_kept_seq": oldest}
+        heads = list_checkpoints(self.fileio, self.checkpoints_dir)
+        if not heads:
+            return summary
+        scratch = State()
+        name = checkpoint_name(heads[-1])
+        try:
+            load_checkpoint(self.fileio.read_file(
+                os.path.join(self.checkpoints_dir, name)) or b"", self.store_id, scratch)
+        except CheckpointInvalid:
+            return summary
+        counts: dict[str, dict[str, int]] = {}
+        for family in FAMILIES:
+            for entity in scratch.live(family):
+                payload = entity.payload or {}
+                status = "redacted" if is_redacted(payload) else str(payload.get("status", "live"))
+                counts.setdefault(family, {}).setdefault(status, 0)
+                counts[family][status] += 1
+        summary.update({"checkpoint": name, "checkpoint_head_seq": heads[-1], "live": counts})
+        return summary
 
     def ack(self, actor: str, up_to_seq: int) -> int:
         """Move the actor's cursor forward to ``up_to_seq`` (never backwards)."""
