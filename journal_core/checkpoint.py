@@ -77,12 +77,31 @@ def build_checkpoint(state: State, store_id: str) -> CheckpointFile:
     doc = {
         "format": CHECKPOINT_FORMAT, "store_id": store_id, "head_seq": state.head_seq,
         "created": clock.to_rfc3339(clock.utc_now()), "entities": entities,
+        "imported": {
+            store: {writer: seq_ranges(seqs) for writer, seqs in sorted(writers.items())}
+            for store, writers in sorted(state.imported.items())
+        },
     }
     data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     return CheckpointFile(
         checkpoint_name(state.head_seq), state.head_seq, data,
         hashlib.sha256(data).hexdigest(), live, sorted(blobs),
     )
+
+
+def seq_ranges(seqs: set[int]) -> list[list[int]]:
+    """{1,2,3,7} -> [[1,3],[7,7]]: imported origin seqs, compactly."""
+    ranges: list[list[int]] = []
+    for seq in sorted(seqs):
+        if ranges and seq == ranges[-1][1] + 1:
+            ranges[-1][1] = seq
+        else:
+            ranges.append([seq, seq])
+    return ranges
+
+
+def expand_ranges(ranges: list[list[int]]) -> set[int]:
+    return {seq for first, last in ranges for seq in range(int(first), int(last) + 1)}
 
 
 def _row(entity: EntityState) -> dict[str, Any]:
@@ -94,6 +113,10 @@ def _row(entity: EntityState) -> dict[str, Any]:
         row["payload_ref"] = entity.payload_ref
     elif entity.payload is not None:
         row["payload"] = entity.payload
+    if entity.origin is not None:
+        row["origin"] = entity.origin
+    if entity.rev_origins is not None:
+        row["rev_origins"] = {str(rev): list(o) for rev, o in sorted(entity.rev_origins.items())}
     return row
 
 
@@ -107,6 +130,9 @@ def load_checkpoint(data: bytes, store_id: str, state: State) -> int:
         for family in FAMILIES:
             for item_id, row in doc["entities"].get(family, {}).items():
                 state.families[family][item_id] = _entity(family, item_id, row)
+        for store, writers in doc.get("imported", {}).items():
+            for writer, ranges in writers.items():
+                state.imported.setdefault(store, {})[writer] = expand_ranges(ranges)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError,
             InvalidArgument) as exc:
         raise CheckpointInvalid(f"checkpoint does not load: {exc}") from exc
@@ -120,9 +146,13 @@ def _entity(family: str, item_id: str, row: dict[str, Any]) -> EntityState:
     payload = row.get("payload")
     if payload is not None and not is_redacted(payload):
         payload = upgrade(family, payload)
+    rev_origins = row.get("rev_origins")
     return EntityState(
         family, item_id, int(row["rev"]), int(row["seq"]), str(row["writer"]),
         str(row["actor"]), str(row["action"]), str(row["ts"]), payload, row.get("payload_ref"),
+        row.get("origin"),
+        None if rev_origins is None
+        else {int(rev): tuple(origins) for rev, origins in rev_origins.items()},
     )
 
 

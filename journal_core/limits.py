@@ -40,6 +40,9 @@ claim_ttl_s_min = 1
 claim_ttl_s_max = 7 * 24 * 3600
 claim_ttl_s_default = 900
 
+# Federation (SPEC §12)
+import_chunk_records = 500
+
 # Pagination (every list an agent can ask for is paginated)
 page_items_max = 200
 unseen_events_max = 1000

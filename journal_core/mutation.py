@@ -29,6 +29,7 @@ Payload = dict[str, Any]
 class Loaded:
     rev: int  # the entity's current rev (tombstones included), 0 when never seen
     payload: Payload | None  # None when absent or deleted
+    origin: str | None = None  # the store that owns its current version, if not this one
 
 
 @dataclass
@@ -85,6 +86,10 @@ class Mutation:
         if entity is None:
             raise NotFound(f"no {model.FAMILY} with id {item_id!r}")
         return entity
+
+    def origin_of(self, family: str, item_id: str) -> str | None:
+        """The other store whose version this is (imported), or None for this store's."""
+        return self._load(family, item_id).origin
 
     def claims_on(self, target: str) -> list[str]:
         return self._active_claims(target)

@@ -1,6 +1,7 @@
 """Projections (SPEC §2, §7.2): ``state/<family>/<item_id>.json``, healed from the journal.
 
-A projection is pretty JSON with sorted keys: the entity's payload plus its rev and seq.
+A projection is pretty JSON with sorted keys: the entity's payload and its rev (no local
+seq, so two stores that converged hold byte-identical projections).
 The never-regress guard: a reconcile never overwrites a projection holding a higher
 ``entity_rev``, nor one at an equal rev (its ephemeral fields may be newer than the
 journal's). Only a mutation's own ephemeral change writes at an equal rev. An unparseable
@@ -80,7 +81,6 @@ class Projections:
             "item_id": entity.item_id,
             "item_type": entity.family,
             "payload": payload,
-            "seq": entity.seq,
         }
         data = orjson.dumps(doc, option=PROJECTION_OPTIONS) + b"\n"
         self.fileio.write_in_place(self.path(entity.family, entity.item_id), data)

@@ -23,7 +23,8 @@ TOMBSTONE_ACTIONS = frozenset({"delete"})
 JOURNAL_META_ACTIONS = frozenset({"checkpoint_ref", "journal_note", "seq_repair"})
 OBSERVABILITY_ACTIONS = frozenset({"session_start", "session_end", "progress"})
 NOTE_KINDS = frozenset(
-    {"torn_tail_adjudicated", "incomplete_txn", "genesis", "redaction", "store_marker"}
+    {"torn_tail_adjudicated", "incomplete_txn", "genesis", "redaction", "store_marker",
+     "import_conflict"}
 )
 
 TS_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$"
@@ -52,6 +53,15 @@ class _Envelope(BaseModel):
         return self
 
 
+class Origin(BaseModel):
+    """Where an imported record was first written: its origin store, seq and writer."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    store: Annotated[str, Field(pattern=r"^st_[0-9a-f]{16}$")]
+    seq: PositiveInt
+    writer: Annotated[str, Field(pattern=WRITER_PATTERN.pattern)]
+
+
 class PayloadRef(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -67,6 +77,7 @@ class EntityStateRecord(_Envelope):
     entity_rev: PositiveInt
     payload: dict[str, Any] | None = None
     payload_ref: PayloadRef | None = None
+    origin: Origin | None = None
 
     @model_validator(mode="after")
     def _payload_or_ref(self) -> EntityStateRecord:
@@ -82,6 +93,7 @@ class TombstoneRecord(_Envelope):
     item_type: Family
     item_id: ItemId
     entity_rev: PositiveInt
+    origin: Origin | None = None
 
 
 class JournalMetaRecord(_Envelope):

@@ -43,6 +43,8 @@ class EntityState:
     ts: str
     payload: dict[str, Any] | None  # None once deleted (or while only a blob ref is known)
     payload_ref: dict[str, Any] | None = None
+    origin: str | None = None  # the store that wrote it, when imported; None = this store
+    rev_origins: dict[int, tuple[str, ...]] | None = None  # None: every rev is this store's
 
     @property
     def deleted(self) -> bool:
@@ -65,6 +67,8 @@ class State:
     floor_seq: int = 0  # groups at or below it are already in (from a checkpoint)
     checkpoint_refs: dict[str, str] = field(default_factory=dict)  # file -> newest sha256
     blob_errors: list[str] = field(default_factory=list)
+    local_origin: str = ""  # this store's id: the origin of records without ``origin``
+    imported: dict[str, dict[str, set[int]]] = field(default_factory=dict)  # store->writer->seqs
 
     def entity(self, family: str, item_id: str) -> EntityState | None:
         return self.families[family].get(item_id)
@@ -101,10 +105,28 @@ class State:
         if self.on_note is not None:
             self.on_note(record)
 
+    def origin_of(self, record: Record) -> str:
+        origin = record.get("origin")
+        return str(origin["store"]) if origin else self.local_origin
+
+    def has_imported(self, origin: dict[str, Any]) -> bool:
+        seqs = self.imported.get(origin["store"], {}).get(origin["writer"])
+        return seqs is not None and origin["seq"] in seqs
+
     def _apply_entity(self, record: Record) -> None:
         family, item_id, rev = record["item_type"], record["item_id"], record["entity_rev"]
+        origin = self.origin_of(record)
+        if record.get("origin"):
+            if self.has_imported(record["origin"]):
+                self.counters.dup_identical += 1  # the same origin record, imported twice
+                return
+            key = record["origin"]
+            self.imported.setdefault(key["store"], {}).setdefault(key["writer"], set()).add(
+                key["seq"])
         current = self.families[family].get(item_id)
-        if current is not None and not self._rev_admits(current, record):
+        history = self._history(current, rev, origin)
+        if current is not None and not self._rev_admits(current, record, origin):
+            current.rev_origins = history
             return
         if current is None and rev != 1:
             self.counters.rev_gaps += 1
@@ -122,22 +144,56 @@ class State:
         entity = EntityState(
             family, item_id, rev, record["seq"], record["writer"], record["actor"],
             record["action"], record["ts"], payload, record.get("payload_ref"),
+            None if origin == self.local_origin else origin, history,
         )
         if family == "claim":
             self._index_claim(current, entity)
         self.families[family][item_id] = entity
 
-    def _rev_admits(self, current: EntityState, record: Record) -> bool:
+    def _history(self, current: EntityState | None, rev: int, origin: str,
+                 ) -> dict[int, tuple[str, ...]] | None:
+        """Which origins wrote each rev of an entity; kept only once another store did."""
+        history = current.rev_origins if current is not None else None
+        if history is None:
+            if origin == self.local_origin:
+                return None
+            history = {}
+            if current is not None:
+                owner = current.origin or self.local_origin
+                history = {r: (owner,) for r in range(1, current.rev + 1)}
+        prior = history.get(rev, ())
+        if origin not in prior:
+            history[rev] = (*prior, origin)
+        return history
+
+    def rev_conflicts(self, family: str, item_id: str, rev: int, origin: str) -> list[str]:
+        """Origins other than ``origin`` that wrote ``rev`` of this entity here (§12)."""
+        current = self.families[family].get(item_id)
+        if current is None or rev > current.rev:
+            return []
+        if current.rev_origins is None:
+            return [self.local_origin] if origin != self.local_origin else []
+        return [o for o in current.rev_origins.get(rev, ()) if o != origin]
+
+    def _rev_admits(self, current: EntityState, record: Record, origin: str) -> bool:
+        """Highest rev wins; at an equal rev, the same origin's later line wins (§5 case 4)
+        and between origins the greater origin id wins (last-writer-wins on
+        ``(entity_rev, origin_id)``, never on wall time)."""
         rev = record["entity_rev"]
-        if rev < current.rev:
-            self.counters.rev_regressions += 1
-            return False
+        current_origin = current.origin or self.local_origin
+        if rev > current.rev:
+            if rev > current.rev + 1 and origin == current_origin:
+                self.counters.rev_gaps += 1
+            return True
         if rev == current.rev:
+            if origin != current_origin:
+                return origin > current_origin
             if record["writer"] != current.writer:
                 self.counters.rev_overwrites += 1
-        elif rev > current.rev + 1:
-            self.counters.rev_gaps += 1
-        return True
+            return True
+        if origin == current_origin == self.local_origin:
+            self.counters.rev_regressions += 1
+        return False
 
     def _resolve(self, ref: dict[str, Any]) -> dict[str, Any] | None:
         if self.resolve_ref is None:

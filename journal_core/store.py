@@ -110,7 +110,7 @@ class Store:
     def _new_state(self, reader: JournalReader) -> State:
         return State(
             counters=reader.counters, on_note=reader.adjudicate,
-            resolve_ref=self.blobs.get_payload,
+            resolve_ref=self.blobs.get_payload, local_origin=getattr(self, "store_id", ""),
         )
 
     def _open_state(self) -> None:
@@ -408,17 +408,22 @@ class Store:
     def _commit(
         self, actor: str, meta: Meta, tail_seq: int, changes: list[Change],
         notes: list[tuple[str, dict[str, Any], str]] | None = None, *, roll: bool = False,
+        imported: list[dict[str, Any]] | None = None,
     ) -> Committed:
-        """Append the mutation (and any journal-meta records owed), then project it."""
+        """Append the mutation (and any journal-meta records owed), then project it.
+
+        ``imported`` are records from another store (with their ``origin``): they are
+        appended after the mutation's records, in the same txn, and projected too."""
         records = [c for c in changes if c.kind == "record"]
+        imported = imported or []
         next_seq = max(meta.next_seq, tail_seq + 1)
         committed = Committed(next_seq, 0, [(c.family, c.item_id) for c in changes])
-        if records or notes or roll:
+        if records or notes or roll or imported:
             segment, owed = self._segment_for_append(meta, next_seq, force=roll)
             owed = self._repair_notes(meta, tail_seq) + owed + list(notes or [])
             repairs = self._journal_records(next_seq, owed)
             next_seq += len(repairs)
-            batch = self._mutation_records(actor, next_seq, records)
+            batch = self._mutation_records(actor, next_seq, records, imported)
             committed.first_seq, committed.count = next_seq, len(batch)
             seal = b"#" if self._needs_seal(segment) else b""
             data = seal + b"".join(b"\n" + line + b"\n" for line in repairs + batch)
@@ -429,6 +434,10 @@ class Store:
             meta.next_seq = last_seq + 1
         for change in changes:
             self._project_change(change)
+        for key in dict.fromkeys((r["item_type"], r["item_id"]) for r in imported):
+            entity = self.state.entity(*key)
+            if entity is not None:
+                self._project(entity, equal_ok=False)
         head = self.state.head_seq
         for family in FAMILIES:
             meta.applied[family] = head
@@ -491,6 +500,66 @@ class Store:
         """Forget the in-memory state and rebuild it from checkpoint + journal."""
         with self._mutex:
             self.reader, self.state = self.rebuild_state()
+
+    def import_chunk(
+        self, chunk: list[dict[str, Any]],
+    ) -> tuple[int, int, list[dict[str, Any]]]:
+        """Apply one chunk of imported records under one lock hold, as one txn (SPEC §12).
+        Returns (applied, skipped as already here, conflicts)."""
+        with self._mutex, self.journal.locked(STORE_ACTOR, self.config.lock_wait_s):
+            self._catch_up(None)
+            meta = self._meta_for_write()
+            tail_seq = self.reader.tail_seq()
+            self._heal(meta)
+            fresh, conflicts = self._triage_imports(chunk)
+            notes = [("journal_note", {"kind": "import_conflict", **conflict},
+                      f"conflict on {conflict['item_id']} rev {conflict['entity_rev']}")
+                     for conflict in conflicts]
+            if fresh or notes:
+                self._commit(STORE_ACTOR, meta, tail_seq, [], notes, imported=fresh)
+            for conflict in conflicts:
+                kept = self.state.entity(conflict["item_type"], conflict["item_id"])
+                if kept is not None:
+                    conflict["kept_rev"] = kept.rev
+                    conflict["kept_origin"] = kept.origin or self.store_id
+            return len(fresh), len(chunk) - len(fresh), conflicts
+
+    def _triage_imports(
+        self, chunk: list[dict[str, Any]],
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Drop what is already here; name every (item_id, entity_rev) that another origin
+        also wrote (a conflict: reported, and resolved by last-writer-wins)."""
+        fresh: list[dict[str, Any]] = []
+        conflicts: list[dict[str, Any]] = []
+        seen: set[tuple[str, int, str]] = set()
+        chunk_revs: dict[tuple[str, str, int], list[str]] = {}
+        for record in chunk:
+            origin = record["origin"]
+            key = (origin["store"], origin["seq"], origin["writer"])
+            if origin["store"] == self.store_id or key in seen or self.state.has_imported(origin):
+                continue
+            seen.add(key)
+            rev_key = (record["item_type"], record["item_id"], record["entity_rev"])
+            others = self.state.rev_conflicts(*rev_key, origin["store"])
+            others += [o for o in chunk_revs.get(rev_key, []) if o != origin["store"]]
+            chunk_revs.setdefault(rev_key, []).append(origin["store"])
+            if others:
+                conflicts.append({
+                    "item_type": rev_key[0], "item_id": rev_key[1], "entity_rev": rev_key[2],
+                    "local_origins": sorted(set(others)), "incoming_origin": origin["store"],
+                    "incoming_seq": origin["seq"],
+                })
+            fresh.append(record)
+        return fresh, conflicts
+
+    def origins(self) -> dict[str, int]:
+        """Stores this one has imported from, and the newest origin seq imported from each."""
+        with self._mutex:
+            self.refresh()
+            return {
+                store: max((max(seqs) for seqs in writers.values() if seqs), default=0)
+                for store, writers in sorted(self.state.imported.items())
+            }
 
     def rebuild_projections(self) -> int:
         """Write every projection from the journal (doctor --repair); meta rebuilt too."""
@@ -560,18 +629,28 @@ class Store:
             for i, (action, payload, summary) in enumerate(notes)
         ]
 
-    def _mutation_records(self, actor: str, first: int, changes: list[Change]) -> list[bytes]:
+    def _mutation_records(
+        self, actor: str, first: int, changes: list[Change],
+        imported: list[dict[str, Any]] | None = None,
+    ) -> list[bytes]:
         """Encode the mutation's records; oversized payloads become blobs (SPEC §9), written
         only once every record has encoded, and always before the append."""
-        count = len(changes)
+        count = len(changes) + len(imported or [])
         lines, blobs = [], []
-        for i, change in enumerate(changes):
-            payload = change.payload if change.action != "delete" else None
-            record = self._record(
+        records = [
+            self._record(
                 first + i, (first, count), actor, change.action, change.family, change.item_id,
-                change.rev, payload, change.summary,
+                change.rev, change.payload if change.action != "delete" else None,
+                change.summary,
             )
-            if payload is not None:
+            for i, change in enumerate(changes)
+        ]
+        for i, incoming in enumerate(imported or [], start=len(changes)):
+            records.append({**incoming, "seq": first + i, "txn": [first, count],
+                            "writer": writer_id()})
+        for record in records:
+            payload = record.get("payload")
+            if payload is not None and record["item_type"] != "journal":
                 encoded = payload_bytes(payload)
                 if len(encoded) > limits.payload_inline_bytes_max:
                     del record["payload"]
@@ -607,9 +686,9 @@ class Store:
         if entity is None:
             return Loaded(0, None)
         if entity.deleted:
-            return Loaded(entity.rev, None)
+            return Loaded(entity.rev, None, entity.origin)
         payload = dict(self._payload_of(entity))
-        return Loaded(entity.rev, self._overlay_ephemeral(entity, payload))
+        return Loaded(entity.rev, self._overlay_ephemeral(entity, payload), entity.origin)
 
     def _overlay_ephemeral(self, entity: EntityState, payload: dict[str, Any]) -> dict[str, Any]:
         """Ephemeral fields live only in the projection at an equal rev (SPEC §6.3, §7.2)."""
@@ -653,7 +732,7 @@ class Store:
     def _view_doc(self, doc: dict[str, Any], *, stale: bool) -> dict[str, Any]:
         return {
             "item_type": doc.get("item_type"), "item_id": doc.get("item_id"),
-            "entity_rev": doc.get("entity_rev"), "seq": doc.get("seq"),
+            "entity_rev": doc.get("entity_rev"), "seq": None,  # projections hold no local seq
             "entity": doc.get("payload"), "stale": stale,
         }
 

@@ -133,10 +133,13 @@ def claim(m: Mutation, target: str, ttl_s: int = limits.claim_ttl_s_default,
     plan = _claimable_step_plan(m, step_ref) if step_ref else None
     for claim_id in m.claims_on(target):
         held = m.require(Claim, claim_id)
+        foreign = m.origin_of("claim", claim_id)
         if not is_expired(held, m):
-            if held.holder == m.actor:
+            if held.holder == m.actor and foreign is None:
                 return ("claim", claim_id)  # already ours: claiming again changes nothing
             raise ClaimConflict(target, held.holder, held.id, held.expires_at)
+        if foreign is not None:
+            continue  # an expired claim of another store: it stops blocking, stays theirs
         held.status = "expired"
         m.put(held)
         m.annotate("release_claim", "claim", held.id, "expired")
@@ -177,6 +180,10 @@ def _claimable_step_plan(m: Mutation, step_ref: tuple[str, str]) -> Plan:
 
 def _own_active_claim(m: Mutation, claim_id: str, verb: str) -> Claim:
     held = m.require(Claim, claim_id)
+    foreign = m.origin_of("claim", claim_id)
+    if foreign is not None:
+        raise Conflict(f"claim {claim_id} belongs to store {foreign}; only that store can "
+                       f"{verb}")
     if held.holder != m.actor:
         raise Conflict(f"claim {claim_id} is held by {held.holder!r}; only its holder can {verb}")
     if held.status != "active":
