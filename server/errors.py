@@ -1,0 +1,78 @@
+"""The one place where the store's exceptions become MCP errors.
+
+An error the model can fix (bad argument, unknown id, claim held by someone else, payload
+too large, store busy) is a ``ToolError``: in mcp 2.x only its message reaches the model, as
+an ``isError`` result, so the message says what to do next. A store fault the model cannot
+fix (I/O error, corruption) is logged to stderr with its traceback and answered as a
+protocol error (``MCPError``). Nothing was written in either case: the store raises before
+its append, or the append itself failed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
+from mcp.types import INTERNAL_ERROR
+
+from journal_core import (
+    ClaimConflict,
+    Conflict,
+    InvalidArgument,
+    LockTimeout,
+    NotFound,
+    PayloadTooLarge,
+    StoreError,
+    UserError,
+)
+
+logger = logging.getLogger("agentjournal.server")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+NOT_FOUND_HINT = "find ids with `list` or `search`"
+TOO_LARGE_HINT = (
+    "nothing was written; shorten it, or put the bulk in a file of the repository and "
+    "reference its path"
+)
+LOCK_HINT = "nothing was written; the store is busy, retry the call in a moment"
+
+
+def tool_message(exc: UserError | LockTimeout) -> str:
+    """The text the model reads: the store's own message plus what to do about it."""
+    if isinstance(exc, ClaimConflict):
+        return str(exc)  # names the holder and the expiry, and says what to do
+    if isinstance(exc, NotFound):
+        return f"{exc}; {NOT_FOUND_HINT}"
+    if isinstance(exc, PayloadTooLarge):
+        return f"{exc}; {TOO_LARGE_HINT}"
+    if isinstance(exc, LockTimeout):
+        return f"{exc}; {LOCK_HINT}"
+    if isinstance(exc, InvalidArgument | Conflict):
+        return f"{exc}; nothing was written"
+    return str(exc)
+
+
+def translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a tool function so store exceptions reach the client as MCP errors."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (UserError, LockTimeout) as exc:
+            raise ToolError(tool_message(exc)) from exc
+        except StoreError as exc:
+            logger.exception("store fault in tool %s", fn.__name__)
+            raise MCPError(
+                code=INTERNAL_ERROR,
+                message=f"the store failed: {exc}; the call was not applied. "
+                "An operator should run `agentjournal doctor` on this store.",
+            ) from exc
+
+    return wrapper
