@@ -1,9 +1,9 @@
 """Projections (SPEC §2, §7.2): ``state/<family>/<item_id>.json``, healed from the journal.
 
-A projection is pretty JSON with sorted keys: the entity's payload and its rev (no local
-seq, so two stores that converged hold byte-identical projections).
+A projection is pretty JSON with sorted keys: the entity's payload, its rev and the store
+that wrote that rev (no local seq, so stores that converged hold byte-identical projections).
 The never-regress guard: a reconcile never overwrites a projection holding a higher
-``entity_rev``, nor one at an equal rev (its ephemeral fields may be newer than the
+``(entity_rev, origin)``, nor an equal one (its ephemeral fields may be newer than the
 journal's). Only a mutation's own ephemeral change writes at an equal rev. An unparseable
 projection is never unlinked.
 """
@@ -40,6 +40,7 @@ class Projections:
         self.divergent = 0  # projections found ahead of the journal (doctor error)
         self.unreadable = 0
         self.written = 0
+        self.local_origin = ""  # this store's id: the origin of its own records
 
     def ensure_dirs(self) -> None:
         for family in FAMILIES:
@@ -67,19 +68,22 @@ class Projections:
     def write(self, entity: EntityState, payload: dict[str, Any], *, equal_ok: bool) -> bool:
         """Write ``payload`` at ``entity.rev`` unless that would regress the file."""
         found = self.read(entity.family, entity.item_id)
+        origin = entity.origin or self.local_origin
         if found.status == "unreadable":
             # Nothing to defend: it has no rev. Overwritten (not unlinked) from the journal.
             self.unreadable += 1
-        elif found.rev is not None:
-            if found.rev > entity.rev:
+        elif found.doc is not None:
+            theirs = (found.doc["entity_rev"], str(found.doc.get("origin", "")))
+            if theirs > (entity.rev, origin):
                 self.divergent += 1
                 return False
-            if found.rev == entity.rev and not equal_ok:
+            if theirs == (entity.rev, origin) and not equal_ok:
                 return False
         doc = {
             "entity_rev": entity.rev,
             "item_id": entity.item_id,
             "item_type": entity.family,
+            "origin": origin,
             "payload": payload,
         }
         data = orjson.dumps(doc, option=PROJECTION_OPTIONS) + b"\n"

@@ -104,6 +104,7 @@ class Store:
         self.state = self._new_state(self.reader)
         self.checkpoint_fallbacks: list[str] = []  # why newer checkpoints were passed over
         self.store_id = self._ensure_initialized()
+        self.projections.local_origin = self.store_id
         self._open_state()
         self._rebuild_missing_projections()
 
