@@ -74,9 +74,11 @@ def test_three_stores_exchanging_in_random_order_converge_and_agree_on_conflicts
     rng = random.Random(seed)
     stores = [open_store(name, StoreConfig(fsync="never")) for name in "abc"]
     first = stores[0]
-    plans = [first.mutate("a", lambda m: verbs.plan_create(m, f"plan {i}", "goal", ["x"]))[0][1]
-             for i in range(3)]
-    memories = [first.mutate("a", lambda m: verbs.remember(m, "fact", f"m{i}", "b"))[0][1]
+    plans = [
+        first.mutate("a", lambda m, i=i: verbs.plan_create(m, f"plan {i}", "goal", ["x"]))[0][1]
+        for i in range(3)
+    ]
+    memories = [first.mutate("a", lambda m, i=i: verbs.remember(m, "fact", f"m{i}", "b"))[0][1]
                 for i in range(3)]
     for other in stores[1:]:
         import_slice(other, export_slice(first))
@@ -110,7 +112,7 @@ def test_offline_edits_surface_exactly_one_conflict_and_the_newer_rev_stays(
     a, b = open_store("a"), open_store("b")
     plan_id = a.mutate("alice", lambda m: verbs.plan_create(m, "ship", "goal"))[0][1]
     for index in range(6):
-        a.mutate("alice", lambda m: verbs.plan_update(m, plan_id, goal=f"goal {index}"))
+        a.mutate("alice", lambda m, i=index: verbs.plan_update(m, plan_id, goal=f"goal {i}"))
     assert a.entity_view("plan", plan_id)["entity_rev"] == 7
     import_slice(b, export_slice(a))
     a.mutate("alice", lambda m: verbs.plan_update(m, plan_id, goal="alice 8"))
@@ -149,7 +151,7 @@ def test_a_damaged_or_foreign_slice_is_refused_with_nothing_applied(
 ) -> None:
     a, b = open_store("a"), open_store("b")
     for index in range(5):
-        a.mutate("alice", lambda m: verbs.remember(m, "fact", f"fact {index}", "body"))
+        a.mutate("alice", lambda m, i=index: verbs.remember(m, "fact", f"fact {i}", "body"))
     data = export_slice(a)
     if damage == "truncate":
         data = data[: len(data) - 40]
@@ -173,7 +175,7 @@ def test_a_big_import_holds_the_lock_for_one_chunk_at_a_time(open_store: Opener)
     source = open_store("a", StoreConfig(fsync="never"))
     total = 10_000
     for index in range(total):
-        source.mutate("alice", lambda m: verbs.send_message(m, "*", f"message {index}"))
+        source.mutate("alice", lambda m, i=index: verbs.send_message(m, "*", f"message {i}"))
     data = export_slice(source)
     target = open_store("b")
     holds: list[int] = []  # entity records appended during each lock hold
