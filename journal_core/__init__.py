@@ -7,7 +7,7 @@
     store.read_unseen("cursor#2", limit=50)
 """
 
-from . import limits, queries, verbs
+from . import doctor, federation, limits, queries, verbs
 from .counters import JournalCounters
 from .entities import MODELS, Claim, Entity, Handoff, Memory, Message, Plan, Step
 from .errors import (
@@ -59,6 +59,8 @@ __all__ = [
     "StoreError",
     "StoreIOError",
     "UserError",
+    "doctor",
+    "federation",
     "limits",
     "open_store",
     "queries",

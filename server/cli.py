@@ -1,4 +1,4 @@
-"""The ``agentjournal`` command (SPEC §12): init, serve, status, tail.
+"""The ``agentjournal`` command (SPEC §12): init, serve, status, tail, doctor, export, import.
 
 The store is ``--store PATH``, else ``$AGENTJOURNAL_STORE``, else ``./.agentjournal``.
 ``serve`` speaks MCP on stdout (stdio) or HTTP; everything else it says goes to stderr.
@@ -18,6 +18,8 @@ import anyio
 import orjson
 
 from journal_core import Store, StoreError, queries
+
+from . import ops
 
 STORE_ENV = "AGENTJOURNAL_STORE"
 ACTOR_ENV = "AGENTJOURNAL_ACTOR"
@@ -51,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().print_help(sys.stderr)
         return 2
     root = args.store or os.environ.get(STORE_ENV) or STORE_DEFAULT
-    command = {"init": cmd_init, "serve": cmd_serve, "status": cmd_status, "tail": cmd_tail}
+    command = {"init": cmd_init, "serve": cmd_serve, "status": cmd_status, "tail": cmd_tail,
+               **ops.COMMANDS}
     try:
         return command[args.command](root, args)
     except StoreError as exc:
@@ -77,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(commands, common)
     _status_parser(commands, common)
     _tail_parser(commands, common)
+    ops.add_parsers(commands, common)
     return parser
 
 
@@ -166,31 +170,34 @@ def cmd_init(root: str, args: argparse.Namespace) -> int:
 
 def cmd_serve(root: str, args: argparse.Namespace) -> int:
     from .app import build_server
-    from .http import TOKEN_ENV, ExposureRefused, check_exposure, endpoint_url, serve_http
+    from .http import TOKEN_ENV, ExposureRefused, bind, check_exposure, endpoint_url, serve_http
 
     logging.basicConfig(stream=sys.stderr, level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     actor = args.actor or os.environ.get(ACTOR_ENV) or None
     token = os.environ.get(TOKEN_ENV) or None
+    sock = None
     if args.transport == "http":
         try:
             check_exposure(args.host, token)
-        except ExposureRefused as exc:
+            sock = bind(args.host, args.port)
+        except (ExposureRefused, OSError) as exc:
             sys.stderr.write(f"agentjournal serve: {exc}\n")
             return 2
     store = Store(root)
     try:
         server = build_server(store, actor, log_level=args.log_level)
-        if args.transport == "stdio":
+        if sock is None:
             anyio.run(server.run_stdio_async)
         else:
-            sys.stderr.write(f"agentjournal: serving {store.root} at "
-                             f"{endpoint_url(args.host, args.port)}"
+            sys.stderr.write(f"agentjournal: serving {store.root} at {endpoint_url(sock)}"
                              f"{' (bearer token required)' if token else ''}\n")
             sys.stderr.flush()
-            anyio.run(serve_http, server, args.host, args.port, token, args.log_level)
+            anyio.run(serve_http, server, sock, args.host, token, args.log_level)
     finally:
         store.close()
+        if sock is not None:
+            sock.close()
     return 0
 
 
