@@ -129,7 +129,10 @@ def load_checkpoint(data: bytes, store_id: str, state: State) -> int:
         head_seq = int(doc["head_seq"])
         for family in FAMILIES:
             for item_id, row in doc["entities"].get(family, {}).items():
-                state.families[family][item_id] = _entity(family, item_id, row)
+                entity = _entity(family, item_id, row)
+                if entity.payload is None and entity.payload_ref is not None:
+                    entity.payload = _resolved(state, family, entity.payload_ref)
+                state.families[family][item_id] = entity
         for store, writers in doc.get("imported", {}).items():
             for writer, ranges in writers.items():
                 state.imported.setdefault(store, {})[writer] = expand_ranges(ranges)
@@ -140,6 +143,14 @@ def load_checkpoint(data: bytes, store_id: str, state: State) -> int:
     state.floor_seq = head_seq
     state.rebuild_claim_index()
     return head_seq
+
+
+def _resolved(state: State, family: str, ref: dict[str, Any]) -> dict[str, Any] | None:
+    """An oversized payload read from its blob, like replay does (None if unreadable)."""
+    payload = state.resolve(ref)
+    if payload is None or is_redacted(payload):
+        return payload
+    return upgrade(family, payload)
 
 
 def _entity(family: str, item_id: str, row: dict[str, Any]) -> EntityState:

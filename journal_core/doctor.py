@@ -92,15 +92,17 @@ class Scan:
 
 def scan_journal(store: Any, progress: Progress | None = None) -> Scan:
     """Read every kept segment from its start. If older segments were archived, seed the
-    state from the newest checkpoint older than the first kept segment."""
+    state from a checkpoint that covers them."""
     segments = store.journal.segments()
     reader = JournalReader(store.journal)
     state = State(counters=reader.counters, on_note=reader.adjudicate,
                   resolve_ref=store.blobs.get_payload)
     base = None
     if segments and segments[0] > 1:
-        for head in reversed(list_checkpoints(store.fileio, store.checkpoints_dir)):
-            if head < segments[0] and _seed_from_checkpoint(store, head, state):
+        # the oldest checkpoint that covers every archived seq: its head is at or past the
+        # seq before the first kept segment (gc never archives past such a checkpoint)
+        for head in list_checkpoints(store.fileio, store.checkpoints_dir):
+            if head >= segments[0] - 1 and _seed_from_checkpoint(store, head, state):
                 base = checkpoint_name(head)
                 break
     if progress:

@@ -132,7 +132,7 @@ class State:
             self.counters.rev_gaps += 1
         payload = record.get("payload")
         if payload is None and record.get("payload_ref") is not None:
-            payload = self._resolve(record["payload_ref"])
+            payload = self.resolve(record["payload_ref"])
         if payload is not None and not is_redacted(payload):
             try:
                 payload = upgrade(family, payload)
@@ -195,7 +195,7 @@ class State:
             self.counters.rev_regressions += 1
         return False
 
-    def _resolve(self, ref: dict[str, Any]) -> dict[str, Any] | None:
+    def resolve(self, ref: dict[str, Any]) -> dict[str, Any] | None:
         if self.resolve_ref is None:
             return None
         try:
