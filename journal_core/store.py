@@ -200,6 +200,8 @@ class Store:
             self.fileio.mkdir(self.events_dir)
             self.journal.create_segment(first)
             meta = Meta(self.store_id, first, segment_name(first), {}, rebuilt=True)
+            self.projections.ensure_dirs()
+            self._heal(meta)  # projections the checkpoint holds and the clone lacks
             self._commit(STORE_ACTOR, meta, first - 1, changes, notes)
 
     def _backfill_changes(self) -> list[Change]:
