@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Literal, Protocol
 
 from . import limits
@@ -24,7 +24,9 @@ FsyncMode = Literal["always", "never"]
 class Journal(Protocol):
     """What the store needs from a journal backend."""
 
-    def locked(self, actor: str, wait_s: float | None = None) -> Iterator[None]: ...
+    def locked(
+        self, actor: str, wait_s: float | None = None,
+    ) -> AbstractContextManager[None]: ...
     def try_lock(self, actor: str) -> bool: ...
     def unlock(self) -> None: ...
     def lock_held(self) -> bool: ...

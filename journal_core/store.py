@@ -879,7 +879,7 @@ def _matches(record: Record, actor: str, wanted: set[str] | None) -> bool:
     if record["actor"] == actor:
         return False
     if wanted is None:
-        return record["item_type"] != "journal"
+        return bool(record["item_type"] != "journal")
     return record["item_type"] in wanted
 
 
