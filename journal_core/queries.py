@@ -278,7 +278,8 @@ def _score(
         score += 3 if in_title else 1
     hit: dict[str, Any] = {
         "id": view["item_id"], "type": family, "title": clip(title, row_title_chars_max),
-        "snippet": _snippet(body if terms[0] in body_lower else title, terms[0]),
+        "snippet": _snippet(body, next((t for t in terms if t in body_lower), terms[0]))
+        if body.strip() else clip(title, snippet_chars_max),
     }
     if entity.get("status"):
         hit["status"] = entity["status"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import socket
 
 import orjson
 import uvicorn
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 MCP_PATH = "/mcp"
 TOKEN_ENV = "AGENTJOURNAL_TOKEN"
+HTTP_BACKLOG = 128
 
 
 class ExposureRefused(Exception):
@@ -78,16 +80,33 @@ def http_app(server: MCPServer, host: str, token: str | None) -> ASGIApp:
     return BearerAuth(app, token) if token else app
 
 
-async def serve_http(server: MCPServer, host: str, port: int, token: str | None,
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the server starts: once this returns, connections
+    queue up, so a caller told the address can connect at once (``--port 0`` picks a port)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(HTTP_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def serve_http(server: MCPServer, sock: socket.socket, host: str, token: str | None,
                      log_level: str = "warning") -> None:
+    """Serve until interrupted (uvicorn handles SIGINT and SIGTERM)."""
     check_exposure(host, token)
     config = uvicorn.Config(
-        http_app(server, host, token), host=host, port=port, log_config=None,
-        log_level=log_level.lower(), access_log=False, lifespan="on",
+        http_app(server, host, token), log_config=None, log_level=log_level.lower(),
+        access_log=False, lifespan="on",
     )
-    await uvicorn.Server(config).serve()
+    await uvicorn.Server(config).serve(sockets=[sock])
 
 
-def endpoint_url(host: str, port: int) -> str:
+def endpoint_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
     where = f"[{host}]" if ":" in host else host
     return f"http://{where}:{port}{MCP_PATH}"

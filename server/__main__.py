@@ -1,0 +1,7 @@
+"""``python -m server`` is the ``agentjournal`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
