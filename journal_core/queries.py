@@ -390,7 +390,8 @@ def _step_line(step: dict[str, Any], holders: dict[str, str]) -> str:
 
 # -- status ---------------------------------------------------------------------------
 def journal_status(store: Store) -> dict[str, Any]:
-    """Head seq, segments, newest checkpoint, live entity counts and doctor counters."""
+    """Head seq, segments, newest checkpoint, the stores imported from (origin store id ->
+    newest origin seq imported), live entity counts and doctor counters."""
     with store._mutex:
         store.refresh()
         segments = store.journal.segments()
@@ -407,6 +408,7 @@ def journal_status(store: Store) -> dict[str, Any]:
             if segments else None,
         },
         "checkpoint": newest_checkpoint(store),
+        "origins": store.origins(),
         "live": live,
         "counters": counters,
     }

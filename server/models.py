@@ -180,5 +180,6 @@ class StatusResult(Out):
     head_seq: int
     segments: Segments
     checkpoint: Checkpoint | Nothing = None
+    origins: dict[str, int] = Field(description="Stores imported from: newest seq of each.")
     live: dict[str, int] = Field(description="Live entities per family.")
     counters: dict[str, int] = Field(description="Doctor counters (SPEC §12).")

@@ -49,6 +49,8 @@ def status_view(status: dict[str, Any]) -> Group:
                                 f"active {segments.get('active') or '-'}")
     journal.add_row("checkpoint", f"{checkpoint['file']} (seq {checkpoint['head_seq']}, "
                                   f"{human_bytes(checkpoint['bytes'])})" if checkpoint else "none")
+    origins = status.get("origins") or {}
+    journal.add_row("origins", ", ".join(f"{o} (seq {n})" for o, n in origins.items()) or "none")
     journal.add_row("live", ", ".join(f"{n} {family}" for family, n in status["live"].items()))
     counters = Table(title="doctor counters", title_justify="left")
     counters.add_column("counter")
