@@ -196,3 +196,14 @@ def test_serve_help_documents_transports_and_the_token(
         main(["serve", "--help"])
     out = capsys.readouterr().out
     assert "--transport" in out and "AGENTJOURNAL_TOKEN" in out and "AGENTJOURNAL_ACTOR" in out
+
+
+def test_the_dockerfile_serves_http_as_a_non_root_user_on_the_store_volume() -> None:
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text(encoding="utf-8")
+    instructions = dict(line.split(" ", 1) for line in dockerfile.splitlines()
+                        if line and not line.startswith((" ", "#")))
+    args = build_parser().parse_args(json.loads(instructions["CMD"]))
+    assert args.command == "serve" and args.transport == "http" and args.host == "0.0.0.0"
+    assert instructions["USER"] not in ("root", "0")
+    assert "/store" in instructions["VOLUME"] and "AGENTJOURNAL_STORE=/store" in dockerfile
+    assert json.loads(instructions["ENTRYPOINT"]) == ["agentjournal"]
