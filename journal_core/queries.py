@@ -31,7 +31,8 @@ briefing_claims_max = 10
 briefing_plans_max = 4
 briefing_plan_steps_max = 4
 briefing_memory_max = 6
-briefing_title_chars_max = 80
+briefing_title_chars_max = 64
+briefing_summary_chars_max = 72
 # Compact rows and events.
 row_title_chars_max = 120
 event_summary_chars_max = 160
@@ -293,7 +294,7 @@ def work_briefing(store: Store, actor: str) -> dict[str, Any]:
     and traps. Each list is capped; ``*_total`` fields say how much more there is."""
     check_actor(actor)
     now = store.now()
-    claims, _ = store.entities("claim")
+    claims = active_claim_views(store)
     plans, _ = store.entities("plan")
     memory, _ = store.entities("memory")
     unseen = _unseen_digest(store, actor)
@@ -323,6 +324,15 @@ def work_briefing(store: Store, actor: str) -> dict[str, Any]:
     }
 
 
+def active_claim_views(store: Store) -> list[dict[str, Any]]:
+    """Views of the claims whose status is active (lapsed ones included): a store keeps every
+    claim ever taken, and only these few matter to a briefing."""
+    store.fresh("claim")  # claims read through to the journal tail
+    with store._mutex:  # one package: the store's index of active claims by target
+        ids = sorted({claim_id for ids in store.state.active_claims.values() for claim_id in ids})
+    return [store.entity_view("claim", claim_id) for claim_id in ids]
+
+
 def _unseen_digest(store: Store, actor: str) -> dict[str, Any]:
     newest: deque[Record] = deque(maxlen=briefing_unseen_events_max)
     count = 0
@@ -343,11 +353,13 @@ def _unseen_digest(store: Store, actor: str) -> dict[str, Any]:
 
 
 def _brief_event(record: Record) -> dict[str, Any]:
+    """A compact event without what the briefing can spare: time, rev, and the item type
+    (the id's prefix names it)."""
     event = compact_event(record)
-    event.pop("ts", None)
-    event.pop("entity_rev", None)
+    for key in ("ts", "entity_rev", "item_type"):
+        event.pop(key, None)
     if "summary" in event:
-        event["summary"] = clip(event["summary"], briefing_title_chars_max + 10)
+        event["summary"] = clip(event["summary"], briefing_summary_chars_max)
     return event
 
 
@@ -384,7 +396,7 @@ def _step_line(step: dict[str, Any], holders: dict[str, str]) -> str:
     if status == "claimed":
         holder = holders.get(str(step.get("claim_id")))
         status = f"claimed by {holder}" if holder else "claimed (lapsed)"
-    title = clip(step.get("title"), briefing_title_chars_max - 20)
+    title = clip(step.get("title"), briefing_title_chars_max - 16)
     return f"{step.get('id')} [{status}] {title}"
 
 

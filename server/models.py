@@ -70,6 +70,15 @@ class Event(Out):
     payload: dict[str, Any] | Nothing = None
 
 
+class BriefEvent(Out):
+    # The briefing's event: the item id's prefix names its type.
+    seq: int
+    actor: str
+    action: str
+    item_id: str | Nothing = None
+    summary: str | Nothing = None
+
+
 class ClaimBrief(Out):
     id: str
     target: str
@@ -95,7 +104,7 @@ class WorkResult(Out):
     last_seq: int = Field(description="Your cursor: events up to here are acknowledged.")
     unseen_count: int
     unseen_count_is_lower_bound: bool | Nothing = None
-    unseen: list[Event] = Field(description="The newest unseen events (at most 10).")
+    unseen: list[BriefEvent] = Field(description="The newest unseen events (at most 10).")
     my_claims: list[ClaimBrief]
     plans: list[PlanBrief]
     plans_open_total: int
