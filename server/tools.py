@@ -69,7 +69,10 @@ class JournalTools:
         if self.default_actor:
             return self.default_actor
         if ctx is not None:
-            params = ctx.request_context.session.client_params
+            try:
+                params = ctx.request_context.session.client_params
+            except ValueError:  # called outside a request (MCPServer.call_tool in-process)
+                params = None
             if params is not None and params.client_info.name:
                 return params.client_info.name
         raise InvalidArgument(NO_ACTOR)

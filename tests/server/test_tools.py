@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from mcp import Client, MCPError
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import Implementation
 from mcp_helpers import call, call_error
 
@@ -96,6 +98,16 @@ async def test_the_server_actor_wins_over_the_client_name(store: Store) -> None:
 def test_no_actor_anywhere_is_an_error_that_says_how_to_set_one(store: Store) -> None:
     with pytest.raises(InvalidArgument, match="AGENTJOURNAL_ACTOR"):
         JournalTools(store).actor_for(None, None)
+    with pytest.raises(InvalidArgument, match="AGENTJOURNAL_ACTOR"):
+        JournalTools(store).actor_for(None, Context())  # outside any request
+
+
+async def test_a_call_outside_any_client_session_needs_an_actor(store: Store) -> None:
+    server = build_server(store)
+    with pytest.raises(ToolError, match="AGENTJOURNAL_ACTOR"):
+        await server.call_tool("work", {})
+    result = await server.call_tool("work", {"actor": "script"})
+    assert not result.is_error
 
 
 async def test_an_unusable_actor_is_a_tool_error(client: Client) -> None:
