@@ -465,12 +465,23 @@ class Store:
         segments = self.journal.segments()
         active = segments[-1]
         if not force and self.journal.size(active) < self.config.segment_bytes_max:
+            self._point_meta_at(meta, active)
             return active, []
         checkpoint = self._write_checkpoint()
         self.journal.create_segment(next_seq)
-        meta.active_segment = segment_name(next_seq)
-        meta.rolled = True  # the active segment changed: meta is written atomically
+        self._point_meta_at(meta, next_seq)
         return next_seq, [self._checkpoint_note(checkpoint)]
+
+    def _point_meta_at(self, meta: Meta, segment: int) -> None:
+        """Readers that follow meta's active segment (``refresh``) read only that segment,
+        so meta names a segment before any record lands in it: a failed or crashed roll
+        (records appended, meta not updated) must not hide records from them for good."""
+        name = segment_name(segment)
+        if meta.active_segment == name:
+            return
+        meta.active_segment = name
+        meta.rolled = True  # the active segment changed: meta is written atomically
+        self._write_meta(meta, atomic=True)
 
     def _write_checkpoint(self) -> CheckpointFile:
         """Write ckpt-<head>.json durably (lock held); its ref is appended by the caller."""
