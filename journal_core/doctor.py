@@ -449,13 +449,19 @@ def redact(store: Any, seqs: list[int], reason: str, actor: str) -> list[str]:
         if any(hit.path == active for hit in located):
             store.append_notes(actor, [], roll=True)  # seal the active segment first
         marker = {"redacted": {"by": actor, "at": _now()}}
+        # Write-ahead: the note (with its marker) first. Every process replaying it drops
+        # the payload from memory, so a checkpoint written at a later roll -- ours while
+        # appending the refs below, or another process's -- cannot bring it back, and a
+        # redaction cut short by an error reads as redacted everywhere until it is rerun.
+        store.append_notes(actor, [("journal_note", {
+            "kind": "redaction", "seqs": sorted(wanted), "by": actor, "reason": reason,
+            "marker": marker}, f"redacted {len(wanted)} record(s)")])
         blobs = _rewrite_segments(store, located, marker)
         refs = _rewrite_checkpoints(store, wanted, marker)
         notes = [("checkpoint_ref", ref, f"checkpoint {ref['file']} rewritten by redaction")
                  for ref in refs]
-        notes.append(("journal_note", {"kind": "redaction", "seqs": sorted(wanted), "by": actor,
-                                       "reason": reason}, f"redacted {len(wanted)} record(s)"))
-        store.append_notes(actor, notes)
+        if notes:
+            store.append_notes(actor, notes)
         store.reload()
         removed = _drop_blobs(store, blobs)
         rewritten = store.rewrite_redacted_projections(wanted)
@@ -504,6 +510,8 @@ def _rewrite_segments(store: Any, located: list[_Located], marker: dict[str, Any
             if record.get("payload_ref"):
                 blobs.add(str(record.pop("payload_ref")["sha256"]))
             record["payload"] = marker
+            if record.get("summary"):
+                record["summary"] = "redacted"  # summaries quote titles: the secret too
             line = orjson.dumps(record)
             width = hit.end - hit.start
             if len(line) > width:

@@ -102,8 +102,24 @@ class State:
             self.counters.seq_repairs += 1
         elif record["payload"].get("kind") == "incomplete_txn":
             self.counters.incomplete_txns_noted += 1
+        elif record["payload"].get("kind") == "redaction":
+            self._apply_redaction(record["payload"])
         if self.on_note is not None:
             self.on_note(record)
+
+    def _apply_redaction(self, note: dict[str, Any]) -> None:
+        """A redaction note carries its marker: entities whose current record it names
+        hold the marker from here on, in every process that replays the note -- even before
+        (or without) the rewrite of the segment bytes. So no checkpoint written later from
+        this state brings the redacted payload back."""
+        marker, seqs = note.get("marker"), note.get("seqs")
+        if not isinstance(marker, dict) or not is_redacted(marker) or not isinstance(seqs, list):
+            return  # a note of an older doctor: its segments were rewritten before it
+        wanted = set(seqs)
+        for entities in self.families.values():
+            for entity in entities.values():
+                if entity.seq in wanted and not entity.deleted:
+                    entity.payload, entity.payload_ref = dict(marker), None
 
     def origin_of(self, record: Record) -> str:
         origin = record.get("origin")
