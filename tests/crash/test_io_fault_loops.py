@@ -1,0 +1,358 @@
+"""I/O fault loops through the I/O seam (SQLite's I/O-error tests; STYLE "Shape of the code").
+
+For every kind of mutation, and for a segment roll, a checkpoint (compact), gc and redact:
+count the file operations it makes, then for N = 1, 2, ... fail the N-th one -- once, and
+for good (EIO, ENOSPC), or as a short write. Each time:
+  - the caller gets an error (StoreIOError);
+  - nothing half-applied is visible: the same open store (a long-lived server) and a fresh
+    cold open both show the state before the operation or the state after it, never a mix;
+  - once the fault clears, the next mutation succeeds (and a failed maintenance operation
+    succeeds when run again), and doctor --verify-journal is clean.
+
+Ids and the clock are made deterministic, so "the state after" is computed by running the
+operation once without a fault.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reliability_support import verify_problems
+
+import journal_core.mutation
+from journal_core import (
+    FAMILIES,
+    FaultPlan,
+    FileIO,
+    Store,
+    StoreConfig,
+    StoreIOError,
+    doctor,
+    verbs,
+)
+from journal_core.entities import mask_ephemeral
+from journal_core.ids import FAMILY_PREFIXES
+from journal_core.replay import is_redacted
+
+FIXED_NOW = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+SMALL_SEGMENTS = StoreConfig(segment_bytes_max=2_500)
+ROLL_EVERY_MUTATION = StoreConfig(segment_bytes_max=1)
+BIG_CONTEXT = "diff --git a/x b/x\n" + "+ a line of a large diff\n" * 4000  # > 64 KiB: a blob
+OP_COUNT_MAX = 200  # a bound on the fault loop of one operation
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    error_number: int = errno.EIO
+    persistent: bool = False
+    short_write: bool = False
+
+
+QUICK_MODES = [
+    Mode("EIO once"), Mode("EIO for good", persistent=True),
+    Mode("ENOSPC once", errno.ENOSPC), Mode("short write", short_write=True),
+]
+LONG_MODES = [
+    Mode("ENOSPC for good", errno.ENOSPC, persistent=True), Mode("EDQUOT once", errno.EDQUOT),
+    Mode("EROFS for good", errno.EROFS, persistent=True),
+    Mode("short write for good", short_write=True, persistent=True),
+]
+
+
+class DeterministicIds:
+    """Stand-in for new_item_id: ids from a counter, so two runs of an operation agree."""
+
+    def __init__(self) -> None:
+        self.counter = itertools.count()
+        self.namespace = "a"
+
+    def reset(self, namespace: str) -> None:
+        self.counter, self.namespace = itertools.count(), namespace
+
+    def __call__(self, family: str) -> str:
+        return f"{FAMILY_PREFIXES[family]}{self.namespace}{next(self.counter):015x}"
+
+
+@pytest.fixture(autouse=True)
+def deterministic_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeterministicIds]:
+    ids = DeterministicIds()
+    monkeypatch.setattr(journal_core.mutation, "new_item_id", ids)
+    yield ids
+
+
+# -- the operations under test -----------------------------------------------------------------
+Context = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    run: Callable[[Store, Context], object]
+    config: StoreConfig | None = None  # the config the operation runs with
+    maintenance: bool = False  # retried after the fault instead of assuming the next write
+
+
+def base_store(store: Store) -> Context:
+    """The store every operation starts from: a plan, claims, memory, a handoff, several
+    segments and checkpoints (small segments), a blob."""
+    ctx: Context = {}
+    (_, ctx["plan"]), _ = store.mutate("ann", lambda m: verbs.plan_create(
+        m, "ship it", "goal", ["lexer", "parser", "docs"]))
+    (_, ctx["step_claim"]), _ = store.mutate("ann", lambda m: verbs.claim(
+        m, f"step:{ctx['plan']}/s1", 600))
+    (_, ctx["file_claim"]), _ = store.mutate("bob", lambda m: verbs.claim(m, "file:a.py", 600))
+    memory = []
+    for index in range(12):
+        (_, item_id), committed = store.mutate("bob", lambda m, i=index: verbs.remember(
+            m, "decision", f"decision {i}", "because " * 20))
+        memory.append((item_id, committed.first_seq))
+    ctx["memory"], ctx["old_seq"] = memory[0]
+    ctx["memory_2"] = memory[1][0]
+    (_, ctx["handoff"]), _ = store.mutate("ann", lambda m: verbs.send_handoff(
+        m, "bob", "take the parser", BIG_CONTEXT))
+    store.compact("operator")
+    (_, ctx["new_memory"]), committed = store.mutate("bob", lambda m: verbs.remember(
+        m, "trap", "the active one", "in the active segment"))
+    ctx["new_seq"] = committed.first_seq
+    return ctx
+
+
+def mutation(verb: Callable[[Any, Context], object]) -> Callable[[Store, Context], object]:
+    return lambda store, ctx: store.mutate("ann", lambda m: verb(m, ctx))
+
+
+OPERATIONS = [
+    Operation("plan create", mutation(lambda m, c: verbs.plan_create(m, "p2", "", ["a", "b"]))),
+    Operation("plan update", mutation(lambda m, c: verbs.plan_update(
+        m, c["plan"], goal="new goal", add_steps=["tests"],
+        step_updates=[{"id": "s3", "status": "blocked"}]))),
+    Operation("claim a file", mutation(lambda m, c: verbs.claim(m, "file:b.py", 60))),
+    Operation("claim a plan step", mutation(lambda m, c: verbs.claim(
+        m, f"step:{c['plan']}/s2", 60))),
+    Operation("renew (ephemeral only)", mutation(lambda m, c: verbs.renew(
+        m, c["step_claim"], 3600))),
+    Operation("release a step claim", mutation(lambda m, c: verbs.release(
+        m, c["step_claim"], "later"))),
+    Operation("complete a step claim", mutation(lambda m, c: verbs.complete(
+        m, c["step_claim"], "merged"))),
+    Operation("remember", mutation(lambda m, c: verbs.remember(m, "trap", "t", "body"))),
+    Operation("remember superseding", mutation(lambda m, c: verbs.remember(
+        m, "decision", "newer", "body", supersedes=c["memory_2"]))),
+    Operation("forget", mutation(lambda m, c: verbs.forget(m, c["memory"], "wrong"))),
+    Operation("send a message", mutation(lambda m, c: verbs.send_message(m, "*", "hello"))),
+    Operation("send a handoff with a blob", mutation(lambda m, c: verbs.send_handoff(
+        m, "bob", "another", BIG_CONTEXT + "more\n"))),
+    Operation("accept a handoff", lambda store, c: store.mutate("bob", lambda m: (
+        verbs.respond_handoff(m, c["handoff"], accept=True)))),
+    Operation("ack a cursor", lambda store, c: store.ack("bob", c["new_seq"])),
+    Operation("segment roll", mutation(lambda m, c: verbs.remember(m, "note", "rolls", "x")),
+              config=ROLL_EVERY_MUTATION),
+    Operation("checkpoint (compact)", lambda store, c: store.compact("operator"),
+              maintenance=True),
+    Operation("gc", lambda store, c: doctor.gc(store, "operator"), maintenance=True),
+    Operation("redact a sealed record", lambda store, c: doctor.redact(
+        store, [c["old_seq"]], "leaked a secret", "operator"), maintenance=True),
+    Operation("redact a record of the active segment", lambda store, c: doctor.redact(
+        store, [c["new_seq"]], "leaked a secret", "operator"), maintenance=True),
+]
+
+
+# -- what a reader sees ---------------------------------------------------------------------------
+View = dict[tuple[str, str], tuple[int, Any]]
+
+
+def visible(store: Store) -> View:
+    """Every live entity as the fresh path serves it: (rev, payload without ephemeral
+    fields; a redaction marker as just 'redacted')."""
+    seen: View = {}
+    for family in FAMILIES:
+        rows, stale = store.entities(family)
+        assert not stale
+        for row in rows:
+            payload = row["entity"]
+            shown = "redacted" if is_redacted(payload) else mask_ephemeral(family, payload)
+            seen[(family, row["item_id"])] = (row["entity_rev"], shown)
+    return seen
+
+
+def describe(view: View, before: View, after: View) -> str:
+    keys = sorted(set(view) | set(before) | set(after))
+    rows = [f"{k}: seen {view.get(k, '-')!s:.90} | before {before.get(k, '-')!s:.90} | "
+            f"after {after.get(k, '-')!s:.90}" for k in keys
+            if not view.get(k) == before.get(k) == after.get(k)]
+    return "\n".join(rows)
+
+
+@dataclass
+class Prepared:
+    template: Path
+    ctx: Context
+    before: View
+    after: View
+    op_count: int
+    write_count: int
+
+
+def prepare(tmp_path: Path, operation: Operation, ids: DeterministicIds) -> Prepared:
+    template = tmp_path / "template"
+    ids.reset("base")
+    with Store(str(template), SMALL_SEGMENTS, now=lambda: FIXED_NOW) as store:
+        ctx = base_store(store)
+        before = visible(store)
+    clean = tmp_path / "clean"
+    shutil.copytree(template, clean)
+    counting = FileIO()
+    with Store(str(clean), operation.config or SMALL_SEGMENTS, fileio=counting,
+               now=lambda: FIXED_NOW) as store:
+        counting.plan = FaultPlan(at=10**9)  # never fires: counts the operations
+        ids.reset("op")
+        operation.run(store, ctx)
+        op_count, log = counting.plan.seen, counting.plan.log
+        counting.plan = None
+        after = visible(store)
+        assert not verify_problems(store)
+    assert 0 < op_count <= OP_COUNT_MAX, log
+    write_count = sum(1 for entry in log if entry.startswith("write "))
+    return Prepared(template, ctx, before, after, op_count, write_count)
+
+
+def fail_once_at(tmp_path: Path, prepared: Prepared, operation: Operation, mode: Mode, at: int,
+                 ids: DeterministicIds) -> list[str]:
+    """Run the operation with the at-th file operation failing; return what went wrong."""
+    root = tmp_path / f"run-{mode.name.replace(' ', '-')}-{at}"
+    shutil.copytree(prepared.template, root)
+    fileio = FileIO()
+    store = Store(str(root), operation.config or SMALL_SEGMENTS, fileio=fileio,
+                  now=lambda: FIXED_NOW)
+    try:
+        plan = FaultPlan(at=at, error_number=mode.error_number, persistent=mode.persistent,
+                         short_write=mode.short_write,
+                         ops=frozenset({"write"}) if mode.short_write else None)
+        fileio.plan = plan
+        ids.reset("op")
+        try:
+            operation.run(store, prepared.ctx)
+        except StoreIOError:
+            pass
+        else:
+            return [f"no error reached the caller (fault fired {plan.fired}x at {plan.log[-1]})"]
+        finally:
+            fileio.plan = None
+        return after_the_fault(root, store, prepared, operation, plan)
+    finally:
+        store.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def after_the_fault(root: Path, store: Store, prepared: Prepared, operation: Operation,
+                    plan: FaultPlan) -> list[str]:
+    where = f"fault at {plan.log[-1]}" if plan.log else "fault"
+    problems = []
+    same = visible(store)
+    if same not in (prepared.before, prepared.after):
+        problems.append(f"{where}: the open store shows a half-applied state:\n"
+                        + describe(same, prepared.before, prepared.after))
+    with Store(str(root), SMALL_SEGMENTS, now=lambda: FIXED_NOW) as fresh:
+        cold = visible(fresh)
+    if cold != same:
+        problems.append(f"{where}: a cold open disagrees with the open store:\n"
+                        + describe(cold, same, prepared.after))
+    if operation.maintenance:
+        try:
+            operation.run(store, prepared.ctx)
+        except StoreIOError as exc:  # pragma: no cover - reported below
+            problems.append(f"{where}: run again once the fault cleared, it failed: {exc}")
+    store.mutate("next-writer", lambda m: verbs.remember(m, "note", "next", "after the fault"))
+    problems += [f"{where}: doctor: {p}" for p in verify_problems(store)]
+    return problems
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.name for op in OPERATIONS])
+def test_a_failing_file_operation_fails_the_call_and_leaves_nothing_half_applied(
+    tmp_path: Path, operation: Operation, deterministic_ids: DeterministicIds,
+) -> None:
+    run_fault_loops(tmp_path, operation, QUICK_MODES, deterministic_ids)
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.name for op in OPERATIONS])
+def test_more_errnos_and_persistent_short_writes_leave_nothing_half_applied(
+    tmp_path: Path, operation: Operation, deterministic_ids: DeterministicIds,
+) -> None:
+    run_fault_loops(tmp_path, operation, LONG_MODES, deterministic_ids)
+
+
+def run_fault_loops(tmp_path: Path, operation: Operation, modes: list[Mode],
+                    ids: DeterministicIds) -> None:
+    prepared = prepare(tmp_path, operation, ids)
+    problems = []
+    for mode in modes:
+        count = prepared.write_count if mode.short_write else prepared.op_count
+        for at in range(1, count + 1):
+            found = fail_once_at(tmp_path, prepared, operation, mode, at, ids)
+            problems += [f"[{mode.name}, op {at}/{count}] {p}" for p in found]
+    assert not problems, "\n".join(problems[:30])
+
+
+# -- regressions found by the loops ---------------------------------------------------------------
+def test_records_of_a_roll_whose_meta_update_failed_reach_readers_that_are_already_open(
+    tmp_path: Path,
+) -> None:
+    """A roll appends to the new segment and then updates meta; when the projection or meta
+    write after the append failed, meta named the old segment, and open readers (which follow
+    meta's active segment) never saw the new segment's records -- until some later write."""
+    root = str(tmp_path / "store")
+    fileio = FileIO()
+    with Store(root, ROLL_EVERY_MUTATION, fileio=fileio) as writer, Store(root) as reader:
+        writer.mutate("ann", lambda m: verbs.remember(m, "note", "first", "x"))
+        assert len(reader.entities("memory")[0]) == 1  # the reader follows meta from here
+
+        def fail_after_the_append(op: str, path: str) -> None:
+            if op == "write_file" and "/state/" in path:
+                raise OSError(errno.EIO, "injected", path)
+
+        fileio.observer = fail_after_the_append
+        with pytest.raises(StoreIOError):
+            writer.mutate("ann", lambda m: verbs.remember(m, "note", "second", "x"))
+        fileio.observer = None
+
+        with Store(root) as cold:
+            assert visible(reader) == visible(cold)
+        assert len(reader.entities("memory")[0]) == 2
+
+
+def files_holding(root: Path, secret: bytes) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.is_file() and secret in p.read_bytes())
+
+
+def test_a_redaction_leaves_no_copy_of_the_payload_even_when_its_notes_roll_the_segment(
+    tmp_path: Path,
+) -> None:
+    """The notes of a redaction rolled the segment: the roll's checkpoint was written from
+    the in-memory state, which still held the payload; and every process that had it in
+    memory wrote it into each checkpoint of its own later rolls. The summary quoted it too."""
+    root = tmp_path / "store"
+    with Store(str(root), SMALL_SEGMENTS) as store, Store(str(root), SMALL_SEGMENTS) as other:
+        _, committed = store.mutate("ann", lambda m: verbs.remember(
+            m, "note", "token hunter2", "the token is hunter2"))
+        for index in range(20):
+            store.mutate("ann", lambda m, i=index: verbs.remember(m, "note", f"n{i}", "x" * 90))
+        other.entities("memory")  # a long-lived process holds the payload in memory
+
+        doctor.redact(store, [committed.first_seq], "leaked token", "security")
+        assert files_holding(root, b"hunter2") == []
+
+        for index in range(20):
+            other.mutate("bob", lambda m, i=index: verbs.remember(m, "note", f"o{i}", "y" * 90))
+        assert files_holding(root, b"hunter2") == []
+        assert not verify_problems(store)
