@@ -103,6 +103,7 @@ class Store:
         self.reader = JournalReader(self.journal)
         self.state = self._new_state(self.reader)
         self.checkpoint_fallbacks: list[str] = []  # why newer checkpoints were passed over
+        self._last_checkpoint: CheckpointFile | None = None  # see _write_checkpoint
         self.store_id = self._ensure_initialized()
         self.projections.local_origin = self.store_id
         self._open_state()
@@ -484,11 +485,20 @@ class Store:
         self._write_meta(meta, atomic=True)
 
     def _write_checkpoint(self) -> CheckpointFile:
-        """Write ckpt-<head>.json durably (lock held); its ref is appended by the caller."""
+        """Write ckpt-<head>.json durably (lock held); its ref is appended by the caller.
+
+        Once per head: when a compact's append rolls the segment, the roll reuses the
+        compact's checkpoint. (Written twice, the file held the roll's bytes -- they differ
+        in ``created`` -- while the compact's ref, appended last, named the first ones.)"""
+        last = self._last_checkpoint
+        if last is not None and last.head_seq == self.state.head_seq and self.fileio.size(
+                os.path.join(self.checkpoints_dir, last.name)) == len(last.data):
+            return last
         checkpoint = build_checkpoint(self.state, self.store_id)
         self.fileio.mkdir(self.checkpoints_dir)
         path = os.path.join(self.checkpoints_dir, checkpoint.name)
         self.fileio.write_atomic(path, checkpoint.data, durable=True)
+        self._last_checkpoint = checkpoint
         return checkpoint
 
     def _checkpoint_note(self, checkpoint: CheckpointFile) -> tuple[str, dict[str, Any], str]:
