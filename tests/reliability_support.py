@@ -8,6 +8,7 @@ name from the crash and stress tests.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import selectors
 import signal
@@ -16,14 +17,18 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from journal_core import Store, StoreConfig, doctor
+from journal_core import FAMILIES, Store, StoreConfig, doctor
+from journal_core.entities import mask_ephemeral
 from journal_core.errors import RecordInvalid
+from journal_core.ids import FAMILY_PREFIXES
 from journal_core.record import decode_line
+from journal_core.replay import is_redacted
 from journal_core.segment import list_segments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -324,3 +329,46 @@ def percentiles(values: list[float], points: Iterable[int] = (50, 95, 99)) -> di
         rank = max(1, -(-point * len(ordered) // 100))  # ceil(p/100 * n), 1-based
         out[f"p{point}"] = ordered[rank - 1]
     return out
+
+
+# -- deterministic runs and what a reader sees ------------------------------------------------
+FIXED_NOW = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+View = dict[tuple[str, str], tuple[int, Any]]
+
+
+class DeterministicIds:
+    """Stand-in for journal_core.mutation.new_item_id: ids from a counter in a namespace,
+    so two runs of one operation write the same entities (with a fixed clock)."""
+
+    def __init__(self) -> None:
+        self.counter = itertools.count()
+        self.namespace = "a"
+
+    def reset(self, namespace: str) -> None:
+        self.counter, self.namespace = itertools.count(), namespace
+
+    def __call__(self, family: str) -> str:
+        return f"{FAMILY_PREFIXES[family]}{self.namespace}{next(self.counter):015x}"
+
+
+def visible(store: Store) -> View:
+    """Every live entity as the fresh path serves it: (rev, payload without ephemeral
+    fields; a redaction marker as just 'redacted')."""
+    seen: View = {}
+    for family in FAMILIES:
+        rows, stale = store.entities(family)
+        assert not stale
+        for row in rows:
+            payload = row["entity"]
+            shown = "redacted" if is_redacted(payload) else mask_ephemeral(family, payload)
+            seen[(family, row["item_id"])] = (row["entity_rev"], shown)
+    return seen
+
+
+def describe(view: View, before: View, after: View) -> str:
+    """The entities on which three views do not all agree, one line each."""
+    keys = sorted(set(view) | set(before) | set(after))
+    rows = [f"{k}: seen {view.get(k, '-')!s:.90} | before {before.get(k, '-')!s:.90} | "
+            f"after {after.get(k, '-')!s:.90}" for k in keys
+            if not view.get(k) == before.get(k) == after.get(k)]
+    return "\n".join(rows)

@@ -16,20 +16,24 @@ operation once without a fault.
 from __future__ import annotations
 
 import errno
-import itertools
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_support import verify_problems
+from reliability_support import (
+    FIXED_NOW,
+    DeterministicIds,
+    View,
+    describe,
+    verify_problems,
+    visible,
+)
 
 import journal_core.mutation
 from journal_core import (
-    FAMILIES,
     FaultPlan,
     FileIO,
     Store,
@@ -38,11 +42,7 @@ from journal_core import (
     doctor,
     verbs,
 )
-from journal_core.entities import mask_ephemeral
-from journal_core.ids import FAMILY_PREFIXES
-from journal_core.replay import is_redacted
 
-FIXED_NOW = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
 SMALL_SEGMENTS = StoreConfig(segment_bytes_max=2_500)
 ROLL_EVERY_MUTATION = StoreConfig(segment_bytes_max=1)
 BIG_CONTEXT = "diff --git a/x b/x\n" + "+ a line of a large diff\n" * 4000  # > 64 KiB: a blob
@@ -66,20 +66,6 @@ LONG_MODES = [
     Mode("EROFS for good", errno.EROFS, persistent=True),
     Mode("short write for good", short_write=True, persistent=True),
 ]
-
-
-class DeterministicIds:
-    """Stand-in for new_item_id: ids from a counter, so two runs of an operation agree."""
-
-    def __init__(self) -> None:
-        self.counter = itertools.count()
-        self.namespace = "a"
-
-    def reset(self, namespace: str) -> None:
-        self.counter, self.namespace = itertools.count(), namespace
-
-    def __call__(self, family: str) -> str:
-        return f"{FAMILY_PREFIXES[family]}{self.namespace}{next(self.counter):015x}"
 
 
 @pytest.fixture(autouse=True)
@@ -164,32 +150,6 @@ OPERATIONS = [
     Operation("redact a record of the active segment", lambda store, c: doctor.redact(
         store, [c["new_seq"]], "leaked a secret", "operator"), maintenance=True),
 ]
-
-
-# -- what a reader sees ---------------------------------------------------------------------------
-View = dict[tuple[str, str], tuple[int, Any]]
-
-
-def visible(store: Store) -> View:
-    """Every live entity as the fresh path serves it: (rev, payload without ephemeral
-    fields; a redaction marker as just 'redacted')."""
-    seen: View = {}
-    for family in FAMILIES:
-        rows, stale = store.entities(family)
-        assert not stale
-        for row in rows:
-            payload = row["entity"]
-            shown = "redacted" if is_redacted(payload) else mask_ephemeral(family, payload)
-            seen[(family, row["item_id"])] = (row["entity_rev"], shown)
-    return seen
-
-
-def describe(view: View, before: View, after: View) -> str:
-    keys = sorted(set(view) | set(before) | set(after))
-    rows = [f"{k}: seen {view.get(k, '-')!s:.90} | before {before.get(k, '-')!s:.90} | "
-            f"after {after.get(k, '-')!s:.90}" for k in keys
-            if not view.get(k) == before.get(k) == after.get(k)]
-    return "\n".join(rows)
 
 
 @dataclass

@@ -1,0 +1,323 @@
+"""Crash-point enumeration (SPEC §4, §6, §8): a crash after each file operation of a
+mutation, a mutation with a blob, a segment roll, a checkpoint (compact), gc and redact.
+
+The operation runs once to count its file operations. Then, for N = 1..K, it runs on a copy
+of the store with ``FaultPlan(crash=True)`` raising ``SimulatedCrash`` at the N-th
+operation; the crashed store object is abandoned as a killed process would be. What is on
+disk is then taken three ways:
+  - process crash: every byte written stays (the page cache survives a kill -9);
+  - power loss: what was not made durable is lost -- segment bytes after the last fsync of
+    the segment; renames and new files whose folder was not fsynced (each either lost or
+    kept); of the unsynced in-place writes (projections, meta, cursors) after the last
+    fsync, a random suffix;
+  - torn power loss: as above, but an unsynced segment tail is cut at a random byte.
+A power loss after the operation returned is taken too. Each time a cold open must
+converge: it shows the state before the operation or after it (after it, once the
+operation's append was durable), the next writer succeeds, a crashed maintenance operation
+succeeds when run again, and doctor --verify-journal is clean.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reliability_support import (
+    FIXED_NOW,
+    DeterministicIds,
+    View,
+    describe,
+    verify_problems,
+    visible,
+)
+
+import journal_core.mutation
+from journal_core import FaultPlan, FileIO, SimulatedCrash, Store, StoreConfig, doctor, verbs
+
+SMALL_SEGMENTS = StoreConfig(segment_bytes_max=3_000)
+ROLL_EVERY_MUTATION = StoreConfig(segment_bytes_max=1)
+BIG_CONTEXT = "+ a line of a large diff\n" * 3000  # > 64 KiB: goes to a blob
+CRASH_POINTS_MAX = 200  # a bound on the enumeration of one operation
+IN_PLACE_PREFIXES = ("state/", "cursors/", "events/meta.json")  # (and meta's temp file)
+ARCHIVE = "events/archive/"
+
+
+@pytest.fixture(autouse=True)
+def deterministic_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeterministicIds]:
+    ids = DeterministicIds()
+    monkeypatch.setattr(journal_core.mutation, "new_item_id", ids)
+    yield ids
+
+
+Context = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    run: Callable[[Store, Context], object]
+    config: StoreConfig | None = None  # None: SMALL_SEGMENTS
+    maintenance: bool = False  # run again after the crash
+
+
+def base_store(store: Store) -> Context:
+    ctx: Context = {}
+    (_, ctx["plan"]), _ = store.mutate("ann", lambda m: verbs.plan_create(
+        m, "ship it", "goal", ["lexer", "parser"]))
+    for index in range(14):
+        _, committed = store.mutate("bob", lambda m, i=index: verbs.remember(
+            m, "decision", f"decision {i}", "because " * 12))
+        if index == 0:
+            ctx["secret_seq"] = committed.first_seq
+    store.ack("bob", 3)
+    return ctx
+
+
+OPERATIONS = [
+    Operation("claim a plan step", lambda s, c: s.mutate("ann", lambda m: verbs.claim(
+        m, f"step:{c['plan']}/s1", 600))),
+    Operation("send a handoff with a blob", lambda s, c: s.mutate("ann", lambda m: (
+        verbs.send_handoff(m, "bob", "take it", BIG_CONTEXT)))),
+    Operation("segment roll", lambda s, c: s.mutate("ann", lambda m: verbs.remember(
+        m, "note", "rolls", "x")), config=ROLL_EVERY_MUTATION),
+    Operation("checkpoint (compact)", lambda s, c: s.compact("operator"), maintenance=True),
+    Operation("gc", lambda s, c: doctor.gc(s, "operator"), maintenance=True),
+    Operation("redact", lambda s, c: doctor.redact(s, [c["secret_seq"]], "leak", "operator"),
+              maintenance=True),
+]
+
+
+# -- recording what was made durable ------------------------------------------------------------
+@dataclass
+class Step:
+    op: str
+    path: str  # relative to the store root
+    size: int  # the file's size when the operation began (segments: what an fsync syncs)
+
+
+@dataclass
+class Recorder:
+    """Observer of the I/O seam: the operations in order, with file sizes."""
+
+    root: str
+    steps: list[Step] = field(default_factory=list)
+
+    def __call__(self, op: str, path: str) -> None:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = -1
+        self.steps.append(Step(op, os.path.relpath(path, self.root), size))
+
+
+def durable_point(steps: list[Step]) -> int | None:
+    """1-based index of the fsync that makes the operation's first entity append durable
+    (None when the operation appends no entity change)."""
+    wrote = False
+    for index, step in enumerate(steps, start=1):
+        if step.op == "write" and step.path.startswith("events/seg-"):
+            wrote = True
+        elif step.op == "fsync" and wrote and step.path.startswith("events/seg-"):
+            return index
+    return None
+
+
+def first_append(steps: list[Step]) -> int | None:
+    for index, step in enumerate(steps, start=1):
+        if step.op == "write" and step.path.startswith("events/seg-"):
+            return index
+    return None
+
+
+# -- losing what was not durable ----------------------------------------------------------------
+def lose_unsynced(root: Path, template: Path, completed: list[Step], rng: random.Random,
+                  *, torn: bool) -> None:
+    """Apply a power loss to ``root`` after ``completed`` operations (see module doc)."""
+    synced: dict[str, int] = {}
+    dir_synced_after: dict[str, int] = {}  # folder -> index of its last completed fsync
+    for index, step in enumerate(completed):
+        if step.op == "fsync" and step.path.startswith("events/seg-"):
+            synced[step.path] = step.size
+        if step.op == "fsync_dir":
+            dir_synced_after[step.path] = index
+    # Unsynced in-place writes: those before the last completed fsync reached the disk with
+    # it (ordered writeback; see the xfail test below for a file system that reorders);
+    # of the later ones, a random prefix did.
+    barrier = max((i for i, step in enumerate(completed) if step.op.startswith("fsync")),
+                  default=-1)
+    in_place = [i for i, step in enumerate(completed) if i > barrier
+                and step.op == "write_file" and step.path.startswith(IN_PLACE_PREFIXES)]
+    kept_in_place = set(in_place[: rng.randint(0, len(in_place))])
+    for index, step in enumerate(completed):
+        target = root / step.path
+        folder = os.path.dirname(step.path)
+        folder_synced = dir_synced_after.get(folder, -1) > index
+        if step.op in ("rename", "create") and not folder_synced and rng.random() < 0.5:
+            if step.path.startswith(ARCHIVE):  # gc's move: the file stays where it was
+                source = root / "events" / step.path[len(ARCHIVE):]
+                if target.exists():
+                    os.replace(target, source)
+            else:
+                restore(template, root, step.path)  # the new name never reached the disk
+        elif index in in_place and index not in kept_in_place:
+            restore(template, root, step.path)  # an unsynced in-place write is lost
+        elif step.op == "write" and step.path.startswith("events/seg-") and target.exists():
+            keep = synced.get(step.path, template_size(template, step.path))
+            size = target.stat().st_size
+            if size > keep:
+                cut = rng.randint(keep, size) if torn else keep
+                os.truncate(target, cut)
+
+
+def template_size(template: Path, relative: str) -> int:
+    path = template / relative
+    return path.stat().st_size if path.exists() else 0
+
+
+def restore(template: Path, root: Path, relative: str) -> None:
+    source, target = template / relative, root / relative
+    if source.exists():
+        shutil.copyfile(source, target)
+    elif target.exists():
+        target.unlink()
+
+
+# -- the enumeration ----------------------------------------------------------------------------
+@dataclass
+class Prepared:
+    template: Path
+    ctx: Context
+    before: View
+    after: View
+    steps: list[Step]
+
+
+def prepare(tmp_path: Path, operation: Operation, ids: DeterministicIds) -> Prepared:
+    template = tmp_path / "template"
+    ids.reset("base")
+    with Store(str(template), SMALL_SEGMENTS, now=lambda: FIXED_NOW) as store:
+        ctx = base_store(store)
+        before = visible(store)
+    clean = tmp_path / "clean"
+    shutil.copytree(template, clean)
+    fileio = FileIO()
+    recorder = Recorder(str(clean))
+    config = operation.config or SMALL_SEGMENTS
+    with Store(str(clean), config, fileio=fileio, now=lambda: FIXED_NOW) as store:
+        fileio.observer = recorder
+        ids.reset("op")
+        operation.run(store, ctx)
+        fileio.observer = None
+        after = visible(store)
+    assert 0 < len(recorder.steps) <= CRASH_POINTS_MAX
+    return Prepared(template, ctx, before, after, recorder.steps)
+
+
+MODES = ("process crash", "power loss", "torn power loss")
+
+
+def crash_at(tmp_path: Path, prepared: Prepared, operation: Operation, at: int, mode: str,
+             ids: DeterministicIds) -> list[str]:
+    root = tmp_path / f"crash-{at}-{mode.replace(' ', '-')}"
+    shutil.copytree(prepared.template, root)
+    fileio = FileIO()
+    recorder = Recorder(str(root))
+    store = Store(str(root), operation.config or SMALL_SEGMENTS, fileio=fileio,
+                  now=lambda: FIXED_NOW)
+    fileio.observer = recorder
+    fileio.plan = FaultPlan(at=at, crash=True)
+    ids.reset("op")
+    try:
+        operation.run(store, prepared.ctx)
+    except SimulatedCrash:
+        pass
+    else:
+        if at <= len(prepared.steps):
+            return [f"no crash at operation {at}"]
+    finally:
+        store.journal.close()  # the process is gone: its fds (and its lock) with it
+    completed = recorder.steps[: at - 1]
+    if mode != "process crash":
+        lose_unsynced(root, prepared.template, completed, random.Random(at),
+                      torn=mode == "torn power loss")
+    step = recorder.steps[at - 1] if at <= len(recorder.steps) else None
+    where = f"crash at {step.op} {step.path} ({mode})" if step else f"crash after it ({mode})"
+    try:
+        return [f"{where}: {p}" for p in converges(root, prepared, operation, at, mode)]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def converges(root: Path, prepared: Prepared, operation: Operation, at: int,
+              mode: str) -> list[str]:
+    must_be_after = None
+    if mode == "process crash":
+        written = first_append(prepared.steps)
+        must_be_after = written is not None and at > written
+    else:
+        durable = durable_point(prepared.steps)
+        must_be_after = durable is not None and at > durable
+    with Store(str(root), operation.config or SMALL_SEGMENTS, now=lambda: FIXED_NOW) as store:
+        seen = visible(store)
+        problems = []
+        if seen not in (prepared.before, prepared.after):
+            problems.append("reopened half-applied:\n"
+                            + describe(seen, prepared.before, prepared.after))
+        elif must_be_after and seen != prepared.after and prepared.after != prepared.before:
+            problems.append("a durable operation was lost on reopen:\n"
+                            + describe(seen, prepared.before, prepared.after))
+        if operation.maintenance:
+            operation.run(store, prepared.ctx)
+        store.mutate("next-writer", lambda m: verbs.remember(m, "note", "next", "x"))
+        problems += verify_problems(store)
+    return problems
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.name for op in OPERATIONS])
+def test_a_crash_after_any_file_operation_reopens_to_a_converged_store(
+    tmp_path: Path, operation: Operation, deterministic_ids: DeterministicIds,
+) -> None:
+    prepared = prepare(tmp_path, operation, deterministic_ids)
+    problems = []
+    for at in range(1, len(prepared.steps) + 2):  # the last: power lost after it returned
+        for mode in MODES if at <= len(prepared.steps) else MODES[1:]:
+            problems += crash_at(tmp_path, prepared, operation, at, mode, deterministic_ids)
+    assert not problems, "\n".join(problems[:20])
+
+
+# -- regressions and known limits ------------------------------------------------------------------
+def test_a_compact_whose_append_rolls_the_segment_writes_a_checkpoint_that_verifies(
+    tmp_path: Path,
+) -> None:
+    """Found by this enumeration: on a full active segment, compact wrote ckpt-<head>, then
+    the roll of its own append wrote ckpt-<head> again (other bytes: its ``created``), and the
+    compact's ref, appended last, no longer matched the file."""
+    config = StoreConfig(segment_bytes_max=1_500)
+    with Store(str(tmp_path / "store"), config) as store:
+        while store.journal.size(store.journal.segments()[-1]) < config.segment_bytes_max:
+            store.mutate("ann", lambda m: verbs.remember(m, "note", "fill", "x" * 100))
+        segments = len(store.journal.segments())
+        store.compact("operator")
+        assert len(store.journal.segments()) == segments + 1  # the append rolled
+        assert not verify_problems(store)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "projections and meta.json are unsynced caches; if a power loss keeps meta's watermark "
+    "but loses a projection write, no writer heals it (doctor reports it, --repair fixes it)"))
+def test_a_projection_lost_in_a_power_loss_that_kept_meta_is_healed_on_reopen(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    with Store(str(root)) as store:
+        (_, item_id), _ = store.mutate("ann", lambda m: verbs.remember(m, "note", "t", "b"))
+    (root / "state" / "memory" / f"{item_id}.json").unlink()  # lost; meta.json reached disk
+    with Store(str(root)) as reopened:
+        reopened.mutate("next-writer", lambda m: verbs.remember(m, "note", "next", "x"))
+        assert not verify_problems(reopened)
