@@ -754,9 +754,15 @@ class Store:
         }
 
     def _view_doc(self, doc: dict[str, Any], *, stale: bool) -> dict[str, Any]:
+        """A view of a projection. Projections hold no local seq: it comes from the state
+        when that knows the same rev, else 0 (seqs start at 1). Never None: readers sort and
+        type views by their seq (None failed the work briefing and the tools' outputs)."""
+        family, item_id, rev = doc.get("item_type"), doc.get("item_id"), doc.get("entity_rev")
+        known = (self.state.entity(family, item_id)
+                 if family in FAMILIES and isinstance(item_id, str) else None)
         return {
-            "item_type": doc.get("item_type"), "item_id": doc.get("item_id"),
-            "entity_rev": doc.get("entity_rev"), "seq": None,  # projections hold no local seq
+            "item_type": family, "item_id": item_id, "entity_rev": rev,
+            "seq": known.seq if known is not None and known.rev == rev else 0,
             "entity": doc.get("payload"), "stale": stale,
         }
 
