@@ -55,6 +55,12 @@ def check_actor(actor: object) -> str:
         raise InvalidArgument(
             f"invalid actor {actor[:40]!r}: at most {limits.actor_chars_max} printable characters"
         )
+    try:
+        actor.encode("utf-8")  # it is written into records, lock notes and cursor names
+    except UnicodeEncodeError:
+        raise InvalidArgument(
+            f"invalid actor {actor[:40]!r}: not valid unicode (a lone surrogate)"
+        ) from None
     return actor
 
 

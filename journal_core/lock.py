@@ -84,14 +84,15 @@ class StoreLock:
             pause_s = min(pause_s * 2, limits.lock_poll_max_s)
 
     def _write_holder(self, actor: str) -> None:
-        note = orjson.dumps(
-            {"pid": os.getpid(), "actor": actor, "since": clock.to_rfc3339(clock.utc_now())}
-        )
-        fd = self._handle.fileno()
+        """Never raises: the lock is held by now, and an exception here would leak it."""
         try:
+            note = orjson.dumps(
+                {"pid": os.getpid(), "actor": actor, "since": clock.to_rfc3339(clock.utc_now())}
+            )
+            fd = self._handle.fileno()
             os.pwrite(fd, note, 0)
             os.ftruncate(fd, len(note))
-        except OSError:
+        except (OSError, orjson.JSONEncodeError):
             return  # the note only helps a waiter name us; the lock itself is held
 
     def read_holder(self) -> dict[str, Any] | None:
