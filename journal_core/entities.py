@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -112,6 +112,8 @@ class Handoff(Entity):
     status: Literal["open", "accepted", "rejected"] = "open"
 
 
+E = TypeVar("E", bound=BaseModel)
+
 MODELS: dict[str, type[Entity]] = {
     model.FAMILY: model for model in (Plan, Claim, Memory, Message, Handoff)
 }
@@ -133,10 +135,16 @@ def mask_ephemeral(family: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 def validate_payload(family: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Validate a current-version payload; return its canonical dict. Raises InvalidArgument."""
-    model = model_for(family)
+    return build(model_for(family), payload).dump()
+
+
+def build(model: type[E], fields: dict[str, Any]) -> E:
+    """A validated entity; a bad field (too many tags, a thread too long, text that is not
+    unicode) is an InvalidArgument naming it, never a bare pydantic error."""
     try:
-        return model.model_validate(payload).dump()
+        return model.model_validate(fields)
     except ValidationError as exc:
+        what = getattr(model, "FAMILY", model.__name__.lower())
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or family
-        raise InvalidArgument(f"invalid {family}: {where}: {first['msg']}") from exc
+        where = ".".join(str(part) for part in first["loc"]) or what
+        raise InvalidArgument(f"invalid {what}: {where}: {first['msg']}") from exc

@@ -13,7 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from . import limits
-from .errors import PayloadTooLarge, RecordInvalid
+from .errors import InvalidArgument, PayloadTooLarge, RecordInvalid
 from .ids import FAMILY_PREFIXES, ITEM_ID_PATTERN, WRITER_PATTERN
 
 ENTITY_STATE_ACTIONS = frozenset(
@@ -153,7 +153,7 @@ def check_record(record: object) -> dict[str, Any]:
 def encode_record(record: dict[str, Any]) -> bytes:
     """Validate, then encode one record as one line (without the newline)."""
     check_record(record)
-    line = orjson.dumps(record)
+    line = _dumps(record, record)
     if len(line) > limits.record_line_bytes_max:
         raise PayloadTooLarge(
             f"record for {record.get('item_type')} {record.get('item_id')} is {len(line)} bytes; "
@@ -172,7 +172,16 @@ def decode_line(line: bytes) -> dict[str, Any]:
 
 
 def payload_bytes(payload: dict[str, Any]) -> bytes:
-    return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    return _dumps(payload, None, option=orjson.OPT_SORT_KEYS)
+
+
+def _dumps(value: dict[str, Any], record: dict[str, Any] | None, option: int = 0) -> bytes:
+    """orjson.dumps; text it cannot encode (a lone surrogate) is an InvalidArgument."""
+    try:
+        return orjson.dumps(value, option=option)
+    except orjson.JSONEncodeError as exc:
+        what = f"{record.get('item_type')} {record.get('item_id')}" if record else "payload"
+        raise InvalidArgument(f"{what} holds text that is not valid unicode: {exc}") from exc
 
 
 SEQ_PREFIX = re.compile(rb'^\{"v":1,"seq":(\d+),')

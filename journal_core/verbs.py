@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import clock, limits
-from .entities import Claim, Handoff, Memory, Message, Plan, Step
+from .entities import Claim, Handoff, Memory, Message, Plan, Step, build
 from .errors import ClaimConflict, Conflict, InvalidArgument
 from .mutation import Mutation
 
@@ -34,7 +34,7 @@ def _step_titles(titles: list[str], start: int) -> list[Step]:
     steps = []
     for offset, title in enumerate(titles):
         text = _text(title, "step title", limits.title_chars_max, required=True)
-        steps.append(Step(id=f"s{start + offset}", title=str(text)))
+        steps.append(build(Step, {"id": f"s{start + offset}", "title": str(text)}))
     return steps
 
 
@@ -47,7 +47,7 @@ def plan_create(
     if len(steps) > limits.plan_steps_max:
         raise InvalidArgument(f"a plan holds at most {limits.plan_steps_max} steps")
     plan_id = m.new_id("plan")
-    plan = Plan.model_validate({
+    plan = build(Plan, {
         **m.base("plan", plan_id),
         "title": _text(title, "title", limits.title_chars_max, required=True),
         "goal": _text(goal, "goal", limits.text_chars_max) or "",
@@ -145,7 +145,7 @@ def claim(m: Mutation, target: str, ttl_s: int = limits.claim_ttl_s_default,
         m.annotate("release_claim", "claim", held.id, "expired")
     claim_id = m.new_id("claim")
     expires = clock.to_rfc3339(clock.plus_seconds(m.now, ttl_s))
-    m.put(Claim.model_validate({
+    m.put(build(Claim, {
         **m.base("claim", claim_id), "target": target, "holder": m.actor,
         "status": "active", "ttl_s": ttl_s, "expires_at": expires,
         "note": _text(note, "note", limits.text_chars_max),
@@ -248,7 +248,7 @@ def remember(
     supersedes: str | None = None,
 ) -> Key:
     memory_id = m.new_id("memory")
-    item = Memory.model_validate({
+    item = build(Memory, {
         **m.base("memory", memory_id), "kind": kind,
         "title": _text(title, "title", limits.title_chars_max, required=True),
         "body": _text(body, "body", limits.text_chars_max) or "", "tags": tags or [],
@@ -281,7 +281,7 @@ def forget(m: Mutation, memory_id: str, reason: str | None = None) -> Key:
 # -- messages and handoffs --------------------------------------------------------------
 def send_message(m: Mutation, to: str, body: str, thread: str | None = None) -> Key:
     message_id = m.new_id("message")
-    message = Message.model_validate({
+    message = build(Message, {
         **m.base("message", message_id), "from": m.actor, "to": to,
         "body": _text(body, "body", limits.text_chars_max, required=True), "thread": thread,
     })
@@ -294,7 +294,7 @@ def send_handoff(
     m: Mutation, to: str, summary: str, context: str = "", thread: str | None = None,
 ) -> Key:
     handoff_id = m.new_id("handoff")
-    handoff = Handoff.model_validate({
+    handoff = build(Handoff, {
         **m.base("handoff", handoff_id), "from": m.actor, "to": to,
         "summary": _text(summary, "summary", limits.summary_chars_max, required=True),
         "context": context or "", "thread": thread,
