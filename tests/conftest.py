@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def summary_lines(request: pytest.FixtureRequest) -> list[str]:
     """Lines printed in the terminal summary at the end of the run (no -s needed)."""
     return request.config.stash.setdefault(SUMMARY_KEY, [])
