@@ -9,12 +9,16 @@ disk is then taken three ways:
   - power loss: what was not made durable is lost -- segment bytes after the last fsync of
     the segment; renames and new files whose folder was not fsynced (each either lost or
     kept); of the unsynced in-place writes (projections, meta, cursors) after the last
-    fsync, a random suffix;
-  - torn power loss: as above, but an unsynced segment tail is cut at a random byte.
+    fsync, all of them (caches lost) or none (caches kept: the case the fsync-before-
+    projections order exists for);
+  - torn power loss: a random suffix of those cache writes lost, and the unsynced segment
+    tail cut at a random byte -- or just before its final newline (the case the '#' seal
+    of a torn tail exists for).
 A power loss after the operation returned is taken too. Each time a cold open must
 converge: it shows the state before the operation or after it (after it, once the
 operation's append was durable), the next writer succeeds, a crashed maintenance operation
-succeeds when run again, and doctor --verify-journal is clean.
+succeeds when run again, and the next writer changes nothing but its own entity (no
+unacknowledged txn comes back), and doctor --verify-journal is clean.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ BIG_CONTEXT = "+ a line of a large diff\n" * 3000  # > 64 KiB: goes to a blob
 CRASH_POINTS_MAX = 200  # a bound on the enumeration of one operation
 IN_PLACE_PREFIXES = ("state/", "cursors/", "events/meta.json")  # (and meta's temp file)
 ARCHIVE = "events/archive/"
+NEXT = "the next writer's note"
 
 
 @pytest.fixture(autouse=True)
@@ -137,7 +142,7 @@ def first_append(steps: list[Step]) -> int | None:
 
 # -- losing what was not durable ----------------------------------------------------------------
 def lose_unsynced(root: Path, template: Path, completed: list[Step], rng: random.Random,
-                  *, torn: bool) -> None:
+                  mode: str) -> None:
     """Apply a power loss to ``root`` after ``completed`` operations (see module doc)."""
     synced: dict[str, int] = {}
     dir_synced_after: dict[str, int] = {}  # folder -> index of its last completed fsync
@@ -148,12 +153,13 @@ def lose_unsynced(root: Path, template: Path, completed: list[Step], rng: random
             dir_synced_after[step.path] = index
     # Unsynced in-place writes: those before the last completed fsync reached the disk with
     # it (ordered writeback; see the xfail test below for a file system that reorders);
-    # of the later ones, a random prefix did.
+    # of the later ones all, none, or a random prefix did.
     barrier = max((i for i, step in enumerate(completed) if step.op.startswith("fsync")),
                   default=-1)
     in_place = [i for i, step in enumerate(completed) if i > barrier
                 and step.op == "write_file" and step.path.startswith(IN_PLACE_PREFIXES)]
-    kept_in_place = set(in_place[: rng.randint(0, len(in_place))])
+    kept = {CACHES_KEPT: len(in_place), CACHES_LOST: 0}.get(mode, rng.randint(0, len(in_place)))
+    kept_in_place = set(in_place[:kept])
     for index, step in enumerate(completed):
         target = root / step.path
         folder = os.path.dirname(step.path)
@@ -171,8 +177,8 @@ def lose_unsynced(root: Path, template: Path, completed: list[Step], rng: random
             keep = synced.get(step.path, template_size(template, step.path))
             size = target.stat().st_size
             if size > keep:
-                cut = rng.randint(keep, size) if torn else keep
-                os.truncate(target, cut)
+                cut = {TORN_RANDOM: rng.randint(keep, size), TORN_AT_NEWLINE: size - 1}
+                os.truncate(target, cut.get(mode, keep))
 
 
 def template_size(template: Path, relative: str) -> int:
@@ -219,7 +225,12 @@ def prepare(tmp_path: Path, operation: Operation, ids: DeterministicIds) -> Prep
     return Prepared(template, ctx, before, after, recorder.steps)
 
 
-MODES = ("process crash", "power loss", "torn power loss")
+PROCESS_CRASH = "process crash"
+CACHES_LOST = "power loss, unsynced caches lost"
+CACHES_KEPT = "power loss, unsynced caches kept"
+TORN_RANDOM = "power loss, segment torn at a random byte"
+TORN_AT_NEWLINE = "power loss, only the final newline lost"
+MODES = (PROCESS_CRASH, CACHES_LOST, CACHES_KEPT, TORN_RANDOM, TORN_AT_NEWLINE)
 
 
 def crash_at(tmp_path: Path, prepared: Prepared, operation: Operation, at: int, mode: str,
@@ -243,9 +254,8 @@ def crash_at(tmp_path: Path, prepared: Prepared, operation: Operation, at: int, 
     finally:
         store.journal.close()  # the process is gone: its fds (and its lock) with it
     completed = recorder.steps[: at - 1]
-    if mode != "process crash":
-        lose_unsynced(root, prepared.template, completed, random.Random(at),
-                      torn=mode == "torn power loss")
+    if mode != PROCESS_CRASH:
+        lose_unsynced(root, prepared.template, completed, random.Random(at), mode)
     step = recorder.steps[at - 1] if at <= len(recorder.steps) else None
     where = f"crash at {step.op} {step.path} ({mode})" if step else f"crash after it ({mode})"
     try:
@@ -256,8 +266,9 @@ def crash_at(tmp_path: Path, prepared: Prepared, operation: Operation, at: int, 
 
 def converges(root: Path, prepared: Prepared, operation: Operation, at: int,
               mode: str) -> list[str]:
-    must_be_after = None
-    if mode == "process crash":
+    if at > len(prepared.steps):  # it returned: the caller was told ok, so it is durable
+        must_be_after = True
+    elif mode == PROCESS_CRASH:
         written = first_append(prepared.steps)
         must_be_after = written is not None and at > written
     else:
@@ -274,9 +285,18 @@ def converges(root: Path, prepared: Prepared, operation: Operation, at: int,
                             + describe(seen, prepared.before, prepared.after))
         if operation.maintenance:
             operation.run(store, prepared.ctx)
-        store.mutate("next-writer", lambda m: verbs.remember(m, "note", "next", "x"))
+            seen = prepared.after
+        store.mutate("next-writer", lambda m: verbs.remember(m, "note", NEXT, "x"))
+        if without_next(visible(store)) != seen:  # e.g. an unacknowledged txn came back
+            problems.append("the next writer changed what the reopened store showed:\n"
+                            + describe(without_next(visible(store)), seen, seen))
         problems += verify_problems(store)
     return problems
+
+
+def without_next(view: View) -> View:
+    return {key: value for key, value in view.items()
+            if not (isinstance(value[1], dict) and value[1].get("title") == NEXT)}
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.name for op in OPERATIONS])
