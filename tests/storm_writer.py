@@ -55,8 +55,11 @@ def main() -> int:
     else:
         emit("READY", writer_id())
     deadline = time.monotonic() + args.run_s if args.run_s else None
+    parent = os.getppid()
     done = 0
     while done < args.ops_max and (deadline is None or time.monotonic() < deadline):
+        if os.getppid() != parent:
+            return 1  # the driver died without killing us: stop, do not linger
         workload.step()
         done += 1
     emit("DONE", orjson.dumps({"steps": done, "acks": workload.acks,

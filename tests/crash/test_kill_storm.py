@@ -7,7 +7,7 @@ After every round, on a cold open: every acknowledged mutation is in the journal
 state it gives, no seq is on two lines and none is missing, no claim target ever had two
 active claims, and -- once the next writer has run -- doctor --verify-journal is clean.
 
-Quick (default): 160 API kills + 48 in MCP rounds = 208 kills. --long: 4,500 + 600.
+Quick (default): 160 API kills + 48 in MCP rounds = 208 kills. --long: 4,480 + 560.
 """
 
 from __future__ import annotations
@@ -60,11 +60,11 @@ class StormSize:
 
 API_QUICK = StormSize(rounds=40, writers=4, servers=0, rounds_per_store=5,
                       kill_window_s=0.08, startup_window_s=0.3)
-API_LONG = StormSize(rounds=1125, writers=4, servers=0, rounds_per_store=15,
+API_LONG = StormSize(rounds=560, writers=8, servers=0, rounds_per_store=8,
                      kill_window_s=0.12, startup_window_s=0.3)
 MCP_QUICK = StormSize(rounds=16, writers=1, servers=2, rounds_per_store=4,
                       kill_window_s=0.15, startup_window_s=1.2)
-MCP_LONG = StormSize(rounds=200, writers=1, servers=2, rounds_per_store=10,
+MCP_LONG = StormSize(rounds=140, writers=1, servers=3, rounds_per_store=8,
                      kill_window_s=0.25, startup_window_s=1.2)
 
 
