@@ -297,7 +297,8 @@ def mcp_ack_problems(ack: dict[str, Any], audit: JournalAudit, store: Store) -> 
     family, item_id = ack["key"]
     found = [r for r in audit.by_seq.get(ack["seq"], [])
              if r.get("item_id") == item_id and r.get("entity_rev") == ack["rev"]]
-    problems = [] if found else [f"acknowledged tool call lost its record: {ack}"]
+    problems = [] if found or ack["seq"] is None else [
+        f"acknowledged tool call lost its record: {ack}"]
     entity = store.state.entity(family, item_id)
     if entity is None or entity.rev < ack["rev"]:
         problems.append(f"acknowledged tool call lost {family} {item_id}: {ack}")

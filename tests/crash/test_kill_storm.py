@@ -84,6 +84,7 @@ class McpDriver:
         self.acks: list[dict[str, Any]] = []
         self.claims: list[str] = []
         self.follow_up: tuple[str, dict[str, Any], dict[str, Any]] | None = None
+        self.stopped = False  # the server is dead and its pipes closed: only read answers
 
     def start(self) -> None:
         self.request("initialize", {"protocolVersion": LATEST_PROTOCOL_VERSION,
@@ -120,7 +121,8 @@ class McpDriver:
         if result.get("isError") or content is None:
             return  # refused (claim held, step done): nothing was written
         ack = {"op": meta["op"], "key": [content["item_type"], content["item_id"]],
-               "rev": content["entity_rev"], "seq": content["seq"],
+               "rev": content["entity_rev"],  # a stale answer (store busy) knows no seq
+               "seq": None if content.get("stale") else content["seq"],
                **{k: v for k, v in meta.items() if k in ("plan", "step")}}
         self.acks.append(ack)
         if meta["op"] == "claim" and meta.get("target", "").startswith("file:"):
@@ -130,7 +132,7 @@ class McpDriver:
                               {"op": "complete", "plan": meta["plan"], "step": meta["step"]})
 
     def next_call(self) -> None:
-        if not self.ready or self.pending:
+        if not self.ready or self.pending or self.stopped:
             return
         if self.follow_up is not None:
             name, arguments, meta = self.follow_up
@@ -204,6 +206,7 @@ def run_round(root: Path, size: StormSize, rng: random.Random, plans: list[str],
     mcp = []
     for victim in victims:
         if victim.driver is not None:
+            victim.driver.stopped = True
             victim.driver.on_lines()
             mcp += victim.driver.acks
     return api, mcp, kills
