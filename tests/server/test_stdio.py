@@ -73,7 +73,15 @@ async def test_a_stdio_server_writes_nothing_but_protocol_on_stdout(
             assert process.stdin is not None and process.stdout is not None
             for request in requests:
                 await process.stdin.send(json.dumps(request).encode() + b"\n")
-            lines = await read_lines_until(process.stdout, lambda m: m.get("id") == 3)
+            # The server may answer concurrent calls in any order, and closing stdin may
+            # cancel a call still running: wait for every answer before hanging up.
+            pending = {1, 2, 3}
+
+            def all_answered(message: dict[str, Any]) -> bool:
+                pending.discard(message.get("id"))
+                return not pending
+
+            lines = await read_lines_until(process.stdout, all_answered)
             await process.stdin.aclose()
             lines += await read_lines_until(process.stdout, lambda m: False)
             await process.wait()
