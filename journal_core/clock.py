@@ -5,6 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 
+def boot_id() -> str | None:
+    """An id of this boot of the machine (Linux), or None where the OS does not tell.
+
+    A process crash keeps the page cache; only a power loss or a kernel crash -- a new
+    boot -- can lose unsynced writes, so a store re-checks its caches once per boot."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as file:
+            return file.read().strip() or None
+    except OSError:
+        return None
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 

@@ -22,6 +22,7 @@ class Meta:
     next_seq: int
     active_segment: str
     applied: dict[str, int] = field(default_factory=dict)
+    boot_id: str | None = None  # the boot of the machine that last wrote it (see Store)
     rebuilt: bool = False  # made from the journal, not read: write it atomically
     rolled: bool = False  # the active segment changed: write it atomically
 
@@ -32,6 +33,8 @@ class Meta:
             "next_seq": self.next_seq,
             "store_id": self.store_id,
         }
+        if self.boot_id is not None:
+            body["boot_id"] = self.boot_id
         checksum = zlib.crc32(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
         body["crc32"] = checksum
         return orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
@@ -57,6 +60,7 @@ def parse_meta(data: bytes | None) -> Meta | None:
             next_seq=int(body["next_seq"]),
             active_segment=str(body["active_segment"]),
             applied=applied,
+            boot_id=str(body["boot_id"]) if body.get("boot_id") is not None else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None

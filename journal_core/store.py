@@ -88,6 +88,7 @@ class Store:
         self.now = now
         self.events_dir = os.path.join(self.root, "events")
         self.meta_path = os.path.join(self.events_dir, "meta.json")
+        self.boot_id = clock.boot_id()
         self._mutex = threading.RLock()
         if not os.path.exists(os.path.join(self.root, "store.json")):
             if not create:
@@ -200,7 +201,8 @@ class Store:
             first = self.state.head_seq + 1
             self.fileio.mkdir(self.events_dir)
             self.journal.create_segment(first)
-            meta = Meta(self.store_id, first, segment_name(first), {}, rebuilt=True)
+            meta = Meta(self.store_id, first, segment_name(first), {}, self.boot_id,
+                        rebuilt=True)
             self.projections.ensure_dirs()
             self._heal(meta)  # projections the checkpoint holds and the clone lacks
             self._commit(STORE_ACTOR, meta, first - 1, changes, notes)
@@ -300,7 +302,7 @@ class Store:
             {"kind": "genesis", "store_id": store_id, "created": created}, "store created",
         )
         self.journal.append(1, b"\n" + encode_record(genesis) + b"\n")
-        meta = Meta(store_id, 2, segment_name(1), {f: 1 for f in FAMILIES})
+        meta = Meta(store_id, 2, segment_name(1), {f: 1 for f in FAMILIES}, self.boot_id)
         self.fileio.write_atomic(self.meta_path, meta.to_bytes())
         info = {"store_id": store_id, "format": limits.STORE_FORMAT_VERSION, "created": created}
         data = orjson.dumps(info, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
@@ -328,7 +330,8 @@ class Store:
         with self._mutex:
             meta = self.refresh()
             head = self.state.head_seq
-            if meta is not None and meta.applied.get(family, 0) >= head:
+            if (meta is not None and meta.applied.get(family, 0) >= head
+                    and not self._rebooted_since(meta)):
                 return False
             if not self.journal.try_lock(STORE_ACTOR):
                 return family != "claim"  # claims read through to the journal tail
@@ -342,16 +345,26 @@ class Store:
             return False
 
     def _meta_for_write(self) -> Meta:
-        """Meta as it is, or rebuilt from the segment listing and tail (lock held)."""
+        """Meta as it is, or rebuilt from the segment listing and tail (lock held).
+
+        Meta written in an earlier boot of the machine is not trusted for the projections:
+        a power loss may have kept it and lost projection writes it covers (both are
+        unsynced caches). Its watermarks go to zero, so the next heal reads every
+        projection once and rewrites those missing, torn or behind (SPEC §7.2)."""
         meta = self._load_meta()
         if meta is not None and meta.store_id == self.store_id:
+            if self._rebooted_since(meta):
+                meta.applied, meta.boot_id, meta.rebuilt = {}, self.boot_id, True
             return meta
         segments = self.journal.segments()
         require(bool(segments), "a store has at least one segment")
         return Meta(
             self.store_id, self.reader.tail_seq() + 1, segment_name(segments[-1]),
-            applied={}, rebuilt=True,
+            applied={}, boot_id=self.boot_id, rebuilt=True,
         )
+
+    def _rebooted_since(self, meta: Meta) -> bool:
+        return self.boot_id is not None and meta.boot_id != self.boot_id
 
     def _heal(self, meta: Meta) -> None:
         """Write projections of every family whose watermark is behind the head."""
