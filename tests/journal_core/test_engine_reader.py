@@ -1,0 +1,373 @@
+"""The reader and replay on hand-written bytes (SPEC §4, §5, §6.4, §6.5).
+
+Each test builds a real store, closes it, appends bytes written by hand (as a crashed or
+rogue writer would have left them), then opens a fresh Store and checks what replay made
+of them, what the next writer appends about them, and the seq the next mutation gets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from engine_support import (
+    WRITER_A,
+    WRITER_B,
+    Clock,
+    active_segment,
+    append_bytes,
+    entity_image,
+    framed,
+    journal_records,
+    line_of,
+    memory_record,
+)
+
+from journal_core import Store, clock, verbs
+from journal_core.meta import parse_meta
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Iterator[Path]:
+    """A store holding a few acknowledged memory items, closed."""
+    path = tmp_path / "store"
+    with Store(str(path), now=Clock()) as store:
+        for title in ("one", "two", "three"):
+            store.mutate("ann", lambda m, t=title: verbs.remember(m, "note", t, "body"))
+    yield path
+
+
+def head_of(root: Path) -> int:
+    return max(record["seq"] for record in journal_records(root))
+
+
+def next_writer(store: Store) -> list[int]:
+    """One ordinary mutation; the seqs of every record it appended, the journal-meta
+    records it owed (notes, seq_repair) first and its own record last."""
+    root = Path(store.root)
+    before = len(journal_records(root))
+    _, committed = store.mutate("next", lambda m: verbs.remember(m, "note", "next", "x"))
+    seqs = [record["seq"] for record in journal_records(root)[before:]]
+    assert seqs[-1] == committed.first_seq
+    return seqs
+
+
+def follows(seqs: list[int], tail: int) -> bool:
+    """The seqs run on from the highest seq of any valid line, without a gap."""
+    return seqs == list(range(tail + 1, tail + 1 + len(seqs)))
+
+
+def notes_of(root: Path, kind: str) -> list[dict[str, object]]:
+    return [
+        r["payload"]
+        for r in journal_records(root)
+        if r["action"] == "journal_note" and r["payload"]["kind"] == kind
+    ]
+
+
+# -- torn tails ------------------------------------------------------------------------------
+def half_a_record(seq: int) -> bytes:
+    line = line_of(memory_record(seq, WRITER_A, "mem_torn", 1, "torn"))
+    return line[: len(line) // 2]
+
+
+def whole_record_without_newline(seq: int) -> bytes:
+    return line_of(memory_record(seq, WRITER_A, "mem_torn", 1, "torn"))
+
+
+def json_but_not_a_record(seq: int) -> bytes:
+    return orjson.dumps({"v": 1, "seq": seq, "item_id": "mem_torn"})
+
+
+@pytest.mark.parametrize(
+    "fragment_of",
+    [
+        half_a_record,
+        whole_record_without_newline,
+        json_but_not_a_record,
+    ],
+    ids=["half a record", "a whole record without its newline", "json that is no record"],
+)
+def test_a_torn_final_line_is_skipped_and_the_next_writer_adjudicates_it(
+    root: Path,
+    fragment_of: object,
+) -> None:
+    assert callable(fragment_of)
+    head = head_of(root)
+    fragment: bytes = fragment_of(head + 1)
+    start = active_segment(root).stat().st_size + 1  # after the "\n" that opens the line
+    append_bytes(root, b"\n" + fragment)
+
+    with Store(str(root)) as store:
+        assert store.head_seq == head
+        assert store.state.entity("memory", "mem_torn") is None  # never acknowledged
+        seqs = next_writer(store)
+
+    assert follows(seqs, head) and len(seqs) == 2  # the note, then the mutation
+    data = active_segment(root).read_bytes()
+    assert data[start : start + len(fragment)] == fragment  # nothing truncated or moved
+    assert data[start + len(fragment) : start + len(fragment) + 1] == b"#"  # sealed
+    assert notes_of(root, "torn_tail_adjudicated") == [
+        {
+            "kind": "torn_tail_adjudicated",
+            "segment": active_segment(root).name,
+            "start": start,
+            "end": start + len(fragment),
+            "sha256": hashlib.sha256(fragment).hexdigest(),
+        }
+    ]
+    with Store(str(root)) as reopened:
+        assert reopened.state.entity("memory", "mem_torn") is None  # not even once sealed
+        assert reopened.counters.lines_skipped == 1
+        assert reopened.counters.fragments_adjudicated == 1
+        assert reopened.counters.unexplained_corruption == 0
+        tail = reopened.head_seq
+        assert follows(next_writer(reopened), tail)
+
+
+@pytest.mark.parametrize("second", ["missing", "torn"])
+def test_a_trailing_txn_cut_short_is_dropped_and_the_next_writer_notes_it(
+    root: Path,
+    second: str,
+) -> None:
+    """A txn of two records whose second one is missing, or torn (a final line that is
+    half a record): the first line parses, is terminated, and is still never applied."""
+    head = head_of(root)
+    txn = (head + 1, 2)
+    first_line = line_of(memory_record(head + 1, WRITER_A, "mem_half_a", 1, "a", txn=txn))
+    second_line = line_of(memory_record(head + 2, WRITER_A, "mem_half_b", 1, "b", txn=txn))
+    append_bytes(root, framed(first_line))
+    if second == "torn":
+        append_bytes(root, b"\n" + second_line[:40])
+
+    with Store(str(root)) as store:
+        assert store.state.entity("memory", "mem_half_a") is None
+        assert store.head_seq == head
+        seqs = next_writer(store)
+
+    assert follows(seqs, head + 1)  # D7: the dropped record's seq is never reused
+    assert notes_of(root, "incomplete_txn") == [
+        {"kind": "incomplete_txn", "txn": list(txn), "writer": WRITER_A, "seqs": [head + 1]}
+    ]
+    assert len(notes_of(root, "torn_tail_adjudicated")) == (second == "torn")
+    with Store(str(root)) as reopened:
+        assert reopened.state.entity("memory", "mem_half_a") is None
+        assert reopened.state.entity("memory", "mem_half_b") is None
+        assert reopened.counters.incomplete_txns == 1
+        assert reopened.counters.incomplete_txns_noted == 1
+        assert reopened.counters.unexplained_corruption == 0
+
+
+def test_a_garbage_line_mid_file_is_skipped_counted_and_what_follows_applies(
+    root: Path,
+) -> None:
+    head = head_of(root)
+    append_bytes(
+        root,
+        framed(
+            line_of(memory_record(head + 1, WRITER_A, "mem_before", 1, "before")),
+            b'{"v":1,"seq":\x00\xff garbage',
+            line_of(memory_record(head + 2, WRITER_A, "mem_after", 1, "after")),
+        ),
+    )
+
+    with Store(str(root)) as store:
+        assert store.state.entity("memory", "mem_before") is not None
+        assert store.state.entity("memory", "mem_after") is not None
+        assert store.counters.lines_skipped == 1
+        assert store.counters.unexplained_corruption == 1  # no note explains it
+        assert store.head_seq == head + 2
+        assert follows(next_writer(store), head + 2)
+
+
+# -- duplicate seqs (SPEC §5 cases 1-3), in file order -----------------------------------------
+def test_an_identical_line_appended_again_is_skipped_and_counted(root: Path) -> None:
+    """Case 1. The duplicate is of an older rev: applied, it would be a regression."""
+    head = head_of(root)
+    rev1 = line_of(memory_record(head + 1, WRITER_A, "mem_dup", 1, "rev one"))
+    rev2 = line_of(memory_record(head + 2, WRITER_A, "mem_dup", 2, "rev two"))
+    append_bytes(root, framed(rev1, rev1, rev2, rev1))
+
+    with Store(str(root)) as store:
+        entity = store.state.entity("memory", "mem_dup")
+        assert entity is not None and entity.payload is not None
+        assert (entity.rev, entity.payload["title"]) == (2, "rev two")
+        assert store.counters.dup_identical == 2
+        assert store.counters.rev_regressions == 0
+        assert store.counters.dup_conflicts == store.counters.dup_seq_writers == 0
+        assert follows(next_writer(store), head + 2)
+
+
+def test_one_writer_reusing_a_seq_with_other_bytes_applies_both_and_the_later_wins(
+    root: Path,
+) -> None:
+    """Case 2: same (seq, writer), different bytes -- both applied in file order, the later
+    line wins, each counted (a doctor ERROR). Another writer's lines stand between them."""
+    seq = head_of(root) + 1
+    append_bytes(
+        root,
+        framed(
+            line_of(memory_record(seq, WRITER_A, "mem_x", 1, "x first")),
+            line_of(memory_record(seq + 1, WRITER_B, "mem_b1", 1, "b1", actor="bob")),
+            line_of(memory_record(seq, WRITER_A, "mem_y", 1, "y")),
+            line_of(memory_record(seq + 2, WRITER_B, "mem_b2", 1, "b2", actor="bob")),
+            line_of(memory_record(seq, WRITER_A, "mem_x", 1, "x second")),
+        ),
+    )
+
+    with Store(str(root)) as store:
+        x, y = store.state.entity("memory", "mem_x"), store.state.entity("memory", "mem_y")
+        assert x is not None and x.payload is not None and x.payload["title"] == "x second"
+        assert y is not None
+        assert store.counters.dup_conflicts == 2
+        assert store.counters.dup_identical == store.counters.incomplete_txns == 0
+        assert follows(next_writer(store), seq + 2)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "reader.py JournalReader._consume_line groups consecutive lines by (writer, txn): two "
+        "adjacent single-record txns of one writer that share a seq (SPEC §5 case 2) become one "
+        "group of two records for txn [seq, 1], which _complete() rejects, so NEITHER is applied "
+        "and it is counted as an incomplete txn (scan_groups, for read_unseen, keeps only the "
+        "first instead). Fix: in _consume_line, close the group and start a new one when the "
+        "record's seq is not above the group's last seq."
+    ),
+)
+def test_one_writer_reusing_a_seq_on_adjacent_lines_applies_both_and_the_later_wins(
+    root: Path,
+) -> None:
+    seq = head_of(root) + 1
+    append_bytes(
+        root,
+        framed(
+            line_of(memory_record(seq, WRITER_A, "mem_x", 1, "x first")),
+            line_of(memory_record(seq, WRITER_A, "mem_y", 1, "y")),
+        ),
+    )
+
+    with Store(str(root)) as store:
+        assert store.state.entity("memory", "mem_x") is not None
+        assert store.state.entity("memory", "mem_y") is not None
+        assert store.counters.dup_conflicts == 1
+        assert store.counters.incomplete_txns == 0
+
+
+def test_two_writers_on_one_seq_apply_in_file_order_never_sorted(root: Path) -> None:
+    """Case 3 (and case 4 at an equal rev): writer B's lines come first in the file,
+    writer A's second. Sorting by (seq, writer) would apply A first and let B win."""
+    seq = head_of(root) + 1
+    append_bytes(
+        root,
+        framed(
+            line_of(memory_record(seq, WRITER_B, "mem_same", 1, "from B", actor="bob")),
+            line_of(memory_record(seq, WRITER_A, "mem_same", 1, "from A")),
+            line_of(memory_record(seq + 1, WRITER_B, "mem_b_only", 1, "b", actor="bob")),
+            line_of(memory_record(seq + 1, WRITER_A, "mem_a_only", 1, "a")),
+        ),
+    )
+
+    with Store(str(root)) as store:
+        same = store.state.entity("memory", "mem_same")
+        assert same is not None and same.payload is not None
+        assert (same.payload["title"], same.writer) == ("from A", WRITER_A)
+        assert store.state.entity("memory", "mem_b_only") is not None
+        assert store.state.entity("memory", "mem_a_only") is not None
+        assert store.counters.dup_seq_writers == 2
+        assert store.counters.rev_overwrites == 1
+        assert follows(next_writer(store), seq + 1)
+
+
+# -- meta.json is a cache ------------------------------------------------------------------------
+def corrupt_meta(meta_path: Path, how: str) -> None:
+    data = meta_path.read_bytes()
+    if how == "deleted":
+        meta_path.unlink()
+    elif how == "not json":
+        meta_path.write_bytes(data[: len(data) // 2])
+    elif how == "checksum fails":
+        meta = parse_meta(data)
+        assert meta is not None
+        meta_path.write_bytes(
+            data.replace(
+                f'"next_seq": {meta.next_seq}'.encode(), f'"next_seq": {meta.next_seq + 7}'.encode()
+            )
+        )
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["deleted", "not json", "checksum fails"])
+def test_a_missing_or_corrupt_meta_is_rebuilt_and_the_next_seq_follows_the_tail(
+    root: Path,
+    how: str,
+) -> None:
+    meta_path = root / "events" / "meta.json"
+    head = head_of(root)
+    with Store(str(root)) as before:
+        image = entity_image(before)
+    corrupt_meta(meta_path, how)
+
+    with Store(str(root)) as store:
+        assert entity_image(store) == image
+        assert next_writer(store) == [head + 1]
+
+    meta = parse_meta(meta_path.read_bytes())
+    assert meta is not None and meta.next_seq == head + 2
+    assert not [r for r in journal_records(root) if r["action"] == "seq_repair"]
+
+
+EARLIER_BOOT = "00000000-0000-4000-8000-000000000000"
+SEQ_REPAIR_AFTER_REBOOT_BUG = (
+    "store.py _meta_for_write (a0aefc8) marks a meta of an earlier boot rebuilt=True to reset "
+    "its watermarks, and _repair_notes skips seq_repair for a rebuilt meta: after a power "
+    "loss (a new boot: exactly when an in-place meta write is lost) a meta behind the tail "
+    "gets no seq_repair record (SPEC §5). Seqs stay right (max with the tail); only the "
+    "record is missing. Fix: keep rebuilt for metas made from the journal, and reset the "
+    "watermarks of an earlier boot's meta without setting it."
+)
+
+
+@pytest.mark.parametrize(
+    "written_in",
+    [
+        "this boot",
+        pytest.param(
+            "an earlier boot",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=SEQ_REPAIR_AFTER_REBOOT_BUG,
+            ),
+        ),
+    ],
+)
+def test_a_meta_behind_the_tail_is_repaired_with_a_seq_repair_record_first(
+    root: Path,
+    written_in: str,
+) -> None:
+    meta_path = root / "events" / "meta.json"
+    head = head_of(root)
+    meta = parse_meta(meta_path.read_bytes())
+    assert meta is not None and meta.next_seq == head + 1
+    boot = clock.boot_id() if written_in == "this boot" else EARLIER_BOOT
+    stale = dataclasses.replace(meta, next_seq=2, boot_id=boot)
+    meta_path.write_bytes(stale.to_bytes())  # a valid checksum: only the seq is stale
+
+    with Store(str(root)) as store:
+        assert store.head_seq == head
+        seqs = next_writer(store)
+
+    assert seqs == [head + 1, head + 2]  # the repair first, then the mutation
+    repairs = [r for r in journal_records(root) if r["action"] == "seq_repair"]
+    assert [(r["seq"], r["payload"]) for r in repairs] == [
+        (head + 1, {"meta_next_seq": 2, "tail_seq": head, "repaired_next_seq": head + 1})
+    ]
+    assert [r["seq"] for r in journal_records(root)] == list(range(1, head + 3))
+    with Store(str(root)) as reopened:
+        assert reopened.counters.seq_repairs == 1
+        assert next_writer(reopened) == [head + 3]
