@@ -1,0 +1,150 @@
+"""A crash between the append and the projection writes (SPEC §6.2, §7.1).
+
+The mutation's records are fsynced; the process dies before (or while) it writes the
+projections and meta.json. The journal is the truth: the next read from a fresh Store heals
+the projections forward, and nothing acknowledged -- before the crash, or the crashed txn
+itself, which was durable -- is lost. The crash is taken two ways: the FaultPlan seam
+(SimulatedCrash at the N-th cache write) and a real child process killed with SIGKILL.
+
+Run as a script, this file is that child (see ``killed_child``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from engine_support import journal_records, projection
+from reliability_support import REPO, child_env, verify_problems
+
+from journal_core import FaultPlan, FileIO, SimulatedCrash, Store, verbs
+from journal_core.meta import parse_meta
+
+CHILD_FLAG = "--killed-after-append"
+CHILD_WAIT_S = 60.0
+
+
+def prepared(root: Path) -> tuple[str, str]:
+    """A store with an acknowledged plan and memory item; returns their ids."""
+    with Store(str(root)) as store:
+        (_, plan_id), _ = store.mutate(
+            "ann", lambda m: verbs.plan_create(m, "ship", "goal", ["lexer", "parser"])
+        )
+        (_, memory_id), _ = store.mutate(
+            "ann", lambda m: verbs.remember(m, "decision", "use flock", "portable")
+        )
+    return plan_id, memory_id
+
+
+def claim_step(store: Store, plan_id: str) -> None:
+    """Two records in one txn: the claim and the plan step it marks claimed."""
+    store.mutate("bob", lambda m: verbs.claim(m, f"step:{plan_id}/s1", 600))
+
+
+def check_healed(root: Path, plan_id: str, memory_id: str) -> None:
+    """A fresh Store shows the crashed txn (it was fsynced) and everything before it, and
+    its first read of each family writes the projections that the crash left behind."""
+    claim = next(r for r in journal_records(root) if r["item_type"] == "claim")
+    claim_id = claim["item_id"]
+    with Store(str(root)) as store:
+        head = store.head_seq
+        assert head == claim["txn"][0] + 1  # the whole txn is in the journal
+
+        claim_view = store.entity_view("claim", claim_id)
+        plan_view = store.entity_view("plan", plan_id)
+        memory_view = store.entity_view("memory", memory_id)
+
+        assert claim_view["entity"]["status"] == "active"
+        assert claim_view["entity"]["holder"] == "bob"
+        assert plan_view["entity"]["steps"][0]["status"] == "claimed"
+        assert plan_view["entity"]["steps"][0]["claim_id"] == claim_id
+        assert memory_view["entity"]["title"] == "use flock"
+        assert not (claim_view["stale"] or plan_view["stale"] or memory_view["stale"])
+        claimed = projection(root, "claim", claim_id)
+        planned = projection(root, "plan", plan_id)
+        assert claimed is not None and claimed["entity_rev"] == 1
+        assert planned is not None and planned["entity_rev"] == 2
+        assert planned["payload"]["steps"][0]["claim_id"] == claim_id
+        meta = parse_meta((root / "events" / "meta.json").read_bytes())
+        assert meta is not None and meta.applied["claim"] == meta.applied["plan"] == head
+        assert not verify_problems(store)
+        # The next writer continues the journal: meta's next_seq, left behind by the
+        # crash, is repaired from the tail (a seq_repair record first), never reused.
+        store.mutate("cy", lambda m: verbs.remember(m, "note", "after the crash", "x"))
+    seqs = [r["seq"] for r in journal_records(root)]
+    assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] > head
+
+
+@pytest.mark.parametrize(
+    "cache_write", [1, 2, 3], ids=["before any projection", "between projections", "at meta"]
+)
+def test_a_crash_after_the_append_heals_forward_on_the_next_read_from_a_fresh_store(
+    tmp_path: Path,
+    cache_write: int,
+) -> None:
+    root = tmp_path / "store"
+    plan_id, memory_id = prepared(root)
+    fileio = FileIO()
+    crashed = Store(str(root), fileio=fileio)
+    fileio.plan = FaultPlan(at=cache_write, ops=frozenset({"write_file"}), crash=True)
+    with pytest.raises(SimulatedCrash):
+        claim_step(crashed, plan_id)
+    crashed.journal.close()  # the process is gone: its fds and its lock with it
+
+    fired_at = fileio.plan.log[-1]
+    expected_path = ("state/plan/", "state/claim/", "events/meta.json")[cache_write - 1]
+    assert expected_path in fired_at, fileio.plan.log
+    claim_id = next(r["item_id"] for r in journal_records(root) if r["item_type"] == "claim")
+    plan_left = projection(root, "plan", plan_id)
+    assert plan_left is not None and plan_left["entity_rev"] == (1 if cache_write == 1 else 2)
+    assert (projection(root, "claim", claim_id) is None) == (cache_write < 3)
+    check_healed(root, plan_id, memory_id)
+
+
+def test_a_process_killed_after_the_append_heals_forward_on_the_next_read(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    plan_id, memory_id = prepared(root)
+
+    env = child_env()
+    env["PYTHONPATH"] += os.pathsep + str(REPO / "tests")  # reliability_support
+    child = subprocess.run(
+        [sys.executable, __file__, CHILD_FLAG, str(root), plan_id],
+        env=env,
+        capture_output=True,
+        timeout=CHILD_WAIT_S,
+        check=False,
+    )
+
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    claims = [r for r in journal_records(root) if r["item_type"] == "claim"]
+    assert len(claims) == 1
+    assert projection(root, "claim", claims[0]["item_id"]) is None  # killed before it
+    check_healed(root, plan_id, memory_id)
+
+
+def killed_child(root: str, plan_id: str) -> None:
+    """Claim a step; SIGKILL this process at the first projection write after the append."""
+    fileio = FileIO()
+    store = Store(root, fileio=fileio)
+    appended = False
+
+    def observer(op: str, path: str) -> None:
+        nonlocal appended
+        if op == "fsync" and "seg-" in path:
+            appended = True
+        elif appended and op == "write_file" and f"{os.sep}state{os.sep}" in path:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    fileio.observer = observer
+    claim_step(store, plan_id)
+    raise SystemExit("not killed: the mutation wrote no projection after its append")
+
+
+if __name__ == "__main__" and sys.argv[1:2] == [CHILD_FLAG]:
+    killed_child(sys.argv[2], sys.argv[3])
