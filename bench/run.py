@@ -1,0 +1,169 @@
+"""Benchmarks of SPEC §13, each a ratio to a baseline measured in the same run.
+
+    python bench/run.py [--quick] [--out bench/results.json] [--dir DIR] [--only 1,3]
+
+Prints the table on stdout, progress on stderr, and writes the results (rows, sizes,
+machine) as JSON. See bench/README.md for what each row measures and against what.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import orjson  # noqa: E402
+
+from bench import rows as bench_rows  # noqa: E402
+from bench.report import Row, table_lines  # noqa: E402
+from bench.workload import fs_type  # noqa: E402
+
+OUT_DEFAULT = REPO / "bench" / "results.json"
+DESCRIPTION = """\
+Benchmarks of SPEC §13. Every figure is reported with a baseline measured in the same run
+on the same disk (all files in one temp folder beside the repository, or under --dir):
+
+  1  claim latency in process, p50/p99      vs os.write+os.fsync of the same bytes (≤ 2x)
+  2  durable mutations/s, 1 and 8 writers   vs SQLite WAL synchronous=FULL (≥ 1x)
+  3  get via MCP in memory / over stdio     vs Store.entity_view / a no-op tool (≤ 1 ms)
+  4  read_unseen events/s                   vs orjson.loads of the lines (≥ 100k/s)
+  5  cold open + first read of 100k events, rebuild from checkpoint + 8 MiB tail, rebuild
+     from segments only                     vs reading the bytes (< 1 s)
+  6  claim p50 on a 1M- vs a 1k-event store (≤ 1.5x)
+  7  lock wait p50/p95/p99, 16 agent processes (p95 < 50 ms)
+
+The full run takes about 15 minutes (most of it building the 1M-event store); --quick
+(about 3 minutes) uses 20k events for rows 4-5 and 100k for row 6."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python bench/run.py", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller stores and shorter runs (about 3 minutes)")
+    parser.add_argument("--out", type=Path, default=OUT_DEFAULT,
+                        help=f"results JSON (default: {OUT_DEFAULT.relative_to(REPO)})")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="make the temp folder here (default: beside the repository); "
+                        "it decides which disk is measured")
+    parser.add_argument("--only", default=",".join(bench_rows.ROWS),
+                        help="comma-separated rows to run (default: all)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temp folder (stores, baseline files) afterwards")
+    return parser.parse_args(argv)
+
+
+def make_progress() -> Callable[[str], None]:
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        sys.stderr.write(f"[{time.monotonic() - started:7.1f}s] {message}\n")
+        sys.stderr.flush()
+
+    return progress
+
+
+def run_bench(sizes: bench_rows.Sizes, workdir: str, only: list[str],
+              progress: Callable[[str], None]) -> list[Row]:
+    """Run the chosen rows in ``workdir``; every store and baseline file lives there."""
+    workspace = bench_rows.Workspace(workdir, progress)
+    results: list[Row] = []
+    for key in only:
+        measure = bench_rows.ROWS[key]
+        progress(f"row {key}: {bench_rows.TITLES[key]}")
+        started = time.monotonic()
+        bench_rows.settle()
+        found = measure(workspace, sizes)
+        for row in found:
+            row.details["row_s"] = round(time.monotonic() - started, 1)
+            progress(f"  {row.id} {row.name}: {row.measured:.4g} {row.unit} vs "
+                     f"{row.baseline:.4g} ({row.ratio:.2f}x) -> {row.result}")
+        results.extend(found)
+    return results
+
+
+def machine_info(workdir: str) -> dict[str, Any]:
+    usage = shutil.disk_usage(workdir)
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "bench_dir": workdir,
+        **fs_type(workdir),
+        "disk_free_bytes": usage.free,
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--", "journal_core", "server")),
+    }
+
+
+def _git(*args: str) -> str:
+    try:
+        found = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                               check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return found.stdout.strip()
+
+
+def results_document(rows: list[Row], sizes: bench_rows.Sizes, workdir: str,
+                     command: str, duration_s: float) -> dict[str, Any]:
+    return {
+        "command": command,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_s": round(duration_s, 1),
+        "sizes": sizes.__dict__,
+        "machine": machine_info(workdir),
+        "rows": [row.to_json() for row in rows],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    only = [key.strip() for key in args.only.split(",") if key.strip()]
+    unknown = [key for key in only if key not in bench_rows.ROWS]
+    if unknown:
+        sys.stderr.write(f"unknown rows {unknown}; rows are {', '.join(bench_rows.ROWS)}\n")
+        return 2
+    sizes = bench_rows.QUICK if args.quick else bench_rows.FULL
+    parent = args.dir or REPO.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="agentjournal-bench-", dir=parent)
+    progress = make_progress()
+    progress(f"{sizes.name} run in {workdir}")
+    started = time.monotonic()
+    try:
+        rows = run_bench(sizes, workdir, only, progress)
+        command = shlex.join(["python", "bench/run.py", *(argv if argv is not None
+                                                          else sys.argv[1:])])
+        document = results_document(rows, sizes, workdir, command, time.monotonic() - started)
+    finally:
+        if args.keep:
+            progress(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    print("\n".join(table_lines(rows)))
+    progress(f"wrote {args.out} ({document['duration_s']:.0f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
