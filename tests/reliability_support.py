@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -350,6 +350,19 @@ class DeterministicIds:
 
     def __call__(self, family: str) -> str:
         return f"{FAMILY_PREFIXES[family]}{self.namespace}{next(self.counter):015x}"
+
+
+Context = dict[str, Any]  # what an operation's base store made (ids, seqs) for it to use
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation the crash and fault tests break: a mutation or maintenance."""
+
+    name: str
+    run: Callable[[Store, Context], object]
+    config: StoreConfig | None = None  # None: the test file's default config
+    maintenance: bool = False  # retried after the fault instead of assuming the next write
 
 
 def visible(store: Store) -> View:

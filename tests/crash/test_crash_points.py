@@ -26,15 +26,15 @@ from __future__ import annotations
 import os
 import random
 import shutil
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from reliability_support import (
     FIXED_NOW,
+    Context,
     DeterministicIds,
+    Operation,
     View,
     describe,
     verify_problems,
@@ -52,24 +52,6 @@ CRASH_POINTS_MAX = 200  # a bound on the enumeration of one operation
 IN_PLACE_PREFIXES = ("state/", "cursors/", "events/meta.json")  # (and meta's temp file)
 ARCHIVE = "events/archive/"
 NEXT = "the next writer's note"
-
-
-@pytest.fixture(autouse=True)
-def deterministic_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeterministicIds]:
-    ids = DeterministicIds()
-    monkeypatch.setattr(journal_core.mutation, "new_item_id", ids)
-    yield ids
-
-
-Context = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Operation:
-    name: str
-    run: Callable[[Store, Context], object]
-    config: StoreConfig | None = None  # None: SMALL_SEGMENTS
-    maintenance: bool = False  # run again after the crash
 
 
 def base_store(store: Store) -> Context:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import errno
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,14 +25,15 @@ from typing import Any
 import pytest
 from reliability_support import (
     FIXED_NOW,
+    Context,
     DeterministicIds,
+    Operation,
     View,
     describe,
     verify_problems,
     visible,
 )
 
-import journal_core.mutation
 from journal_core import (
     FaultPlan,
     FileIO,
@@ -68,25 +69,7 @@ LONG_MODES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def deterministic_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeterministicIds]:
-    ids = DeterministicIds()
-    monkeypatch.setattr(journal_core.mutation, "new_item_id", ids)
-    yield ids
-
-
 # -- the operations under test -----------------------------------------------------------------
-Context = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Operation:
-    name: str
-    run: Callable[[Store, Context], object]
-    config: StoreConfig | None = None  # the config the operation runs with
-    maintenance: bool = False  # retried after the fault instead of assuming the next write
-
-
 def base_store(store: Store) -> Context:
     """The store every operation starts from: a plan, claims, memory, a handoff, several
     segments and checkpoints (small segments), a blob."""
