@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from reliability_support import REPO, child_env
 
 from journal_core import RecordInvalid, Store
 from journal_core.record import decode_line, encode_record
@@ -37,6 +38,15 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.moment += timedelta(seconds=seconds)
+
+
+def script_env() -> dict[str, str]:
+    """The environment of a child that runs one of these test files as a script: this
+    checkout and both helper folders importable."""
+    env = child_env()
+    folders = [str(REPO / "tests"), str(REPO / "tests" / "journal_core")]
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *folders])
+    return env
 
 
 # -- hand-written records -------------------------------------------------------------------

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_support import journal_records, projection
-from reliability_support import REPO, child_env, verify_problems
+from engine_support import journal_records, projection, script_env
+from reliability_support import verify_problems
 
 from journal_core import FaultPlan, FileIO, SimulatedCrash, Store, verbs
 from journal_core.meta import parse_meta
@@ -111,11 +111,9 @@ def test_a_process_killed_after_the_append_heals_forward_on_the_next_read(
     root = tmp_path / "store"
     plan_id, memory_id = prepared(root)
 
-    env = child_env()
-    env["PYTHONPATH"] += os.pathsep + str(REPO / "tests")  # reliability_support
     child = subprocess.run(
         [sys.executable, __file__, CHILD_FLAG, str(root), plan_id],
-        env=env,
+        env=script_env(),
         capture_output=True,
         timeout=CHILD_WAIT_S,
         check=False,
