@@ -22,8 +22,6 @@ segment_read_chunk_bytes = 1024 * 1024
 
 # Lock (SPEC §5)
 lock_wait_s_default = 5.0
-lock_poll_first_s = 0.0002
-lock_poll_max_s = 0.005
 
 # Reader
 dup_window_records = 131_072

@@ -2,6 +2,10 @@
 
 The lock file is never unlinked. The owner writes a holder note into it after acquiring so a
 waiter that times out can name the holder.
+
+A waiter sleeps in the kernel (a blocking flock on its own open file description, in a
+helper thread, so the wait stays bounded): it takes no CPU from the holder, and it is woken
+the moment the lock is free instead of at its next poll.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class StoreLock:
             self._handle: IO[bytes] = os.fdopen(fd, "r+b", buffering=0)
         except OSError as exc:
             raise StoreIOError(f"open lock {path}: {exc.strerror}") from exc
+        self._held_handle: IO[bytes] = self._handle  # the description holding the flock
         self.waited_s = 0.0
 
     def close(self) -> None:
@@ -68,20 +73,29 @@ class StoreLock:
     def release(self) -> None:
         self._depth -= 1
         if self._depth == 0:
-            portalocker.unlock(self._handle)
+            held, self._held_handle = self._held_handle, self._handle
+            try:
+                portalocker.unlock(held)
+            finally:
+                if held is not self._handle:
+                    held.close()
         self._thread_lock.release()
 
     def _flock(self, started: float, wait_s: float) -> bool:
-        pause_s = limits.lock_poll_first_s
-        while True:
-            try:
-                portalocker.lock(self._handle, portalocker.LOCK_EX | portalocker.LOCK_NB)
-                return True
-            except portalocker.exceptions.LockException:
-                if time.monotonic() - started >= wait_s:
-                    return False
-            time.sleep(pause_s)
-            pause_s = min(pause_s * 2, limits.lock_poll_max_s)
+        try:
+            portalocker.lock(self._handle, portalocker.LOCK_EX | portalocker.LOCK_NB)
+            self._held_handle = self._handle
+            return True
+        except portalocker.exceptions.LockException:
+            pass
+        remaining_s = wait_s - (time.monotonic() - started)
+        if remaining_s <= 0:
+            return False
+        handle = _KernelWait(self.path).wait(remaining_s)
+        if handle is None:
+            return False
+        self._held_handle = handle
+        return True
 
     def _write_holder(self, actor: str) -> None:
         """Never raises: the lock is held by now, and an exception here would leak it."""
@@ -102,3 +116,44 @@ class StoreLock:
         except (OSError, orjson.JSONDecodeError):
             return None
         return note if isinstance(note, dict) else None
+
+
+class _KernelWait:
+    """One bounded wait for the flock: a daemon thread blocks in flock on a fresh open file
+    description. If the waiter gives up first, the thread lets the lock go as soon as it
+    gets it (closing the description releases it), so an abandoned wait never holds it."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError as exc:
+            raise StoreIOError(f"open lock {path}: {exc.strerror}") from exc
+        self._handle: IO[bytes] = os.fdopen(fd, "r+b", buffering=0)
+        self._mutex = threading.Lock()
+        self._done = threading.Event()
+        self._abandoned = False
+        self._error: Exception | None = None
+        threading.Thread(target=self._run, name="agentjournal-lock-wait", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            portalocker.lock(self._handle, portalocker.LOCK_EX)
+        except Exception as exc:  # handed to the waiter, which raises it
+            self._error = exc
+        with self._mutex:
+            if self._abandoned:
+                self._handle.close()
+                return
+            self._done.set()
+
+    def wait(self, timeout_s: float) -> IO[bytes] | None:
+        """The handle holding the lock, or None when ``timeout_s`` passed first."""
+        self._done.wait(timeout_s)
+        with self._mutex:
+            if not self._done.is_set():
+                self._abandoned = True
+                return None
+        if self._error is not None:
+            self._handle.close()
+            raise StoreIOError(f"lock: {self._error}") from self._error
+        return self._handle

@@ -1,0 +1,97 @@
+"""The store lock (SPEC §5): a bounded wait that names the holder, waiters that sleep in the
+kernel, and waits given up that never keep the lock.
+
+Two StoreLock objects in one process conflict exactly as two processes do (each holds its
+own open file description of ``lock``), so these tests need no subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from journal_core import LockTimeout
+from journal_core.lock import StoreLock
+
+Opener = Callable[[], StoreLock]
+
+
+@pytest.fixture
+def new_lock(tmp_path: Path) -> Iterator[Opener]:
+    """StoreLocks on one lock file, closed at the end of the test."""
+    opened: list[StoreLock] = []
+
+    def open_lock() -> StoreLock:
+        opened.append(StoreLock(str(tmp_path / "lock")))
+        return opened[-1]
+
+    yield open_lock
+    for lock in opened:
+        lock.close()
+
+
+def test_a_timed_out_wait_names_the_holder(new_lock: Opener) -> None:
+    holder, waiter = new_lock(), new_lock()
+    holder.acquire("claude-code#1")
+    with pytest.raises(LockTimeout) as raised:
+        waiter.acquire("cursor#2", 0.05)
+    assert raised.value.holder is not None
+    assert raised.value.holder["actor"] == "claude-code#1"
+    assert raised.value.holder["pid"] == os.getpid()
+    assert "claude-code#1" in str(raised.value)
+    holder.release()
+
+
+def test_a_wait_given_up_never_keeps_the_lock(new_lock: Opener) -> None:
+    """The thread of an abandoned wait gets the flock when the holder lets go; it must let
+    it go at once, or every later acquirer in every process times out."""
+    holder, quitter, later = new_lock(), new_lock(), new_lock()
+    holder.acquire("a")
+    for _ in range(3):
+        with pytest.raises(LockTimeout):
+            quitter.acquire("b", 0.02)
+    holder.release()
+    assert later.acquire("c", 5.0)
+    later.release()
+    assert quitter.acquire("b", 5.0)  # and the one that gave up can come back
+    quitter.release()
+    assert holder.acquire("a", 0, block=False)
+    holder.release()
+
+
+def test_a_waiter_gets_the_lock_when_the_holder_lets_go(new_lock: Opener) -> None:
+    holder, waiter = new_lock(), new_lock()
+    got, let_go = threading.Event(), threading.Event()
+
+    def wait_then_hold() -> None:
+        waiter.acquire("b", 30.0)
+        got.set()
+        let_go.wait(30.0)
+        waiter.release()
+
+    holder.acquire("a")
+    waiting = threading.Thread(target=wait_then_hold)
+    waiting.start()
+    assert not got.wait(0.2)
+    holder.release()
+    assert got.wait(30.0)
+    assert not holder.acquire("a", 0, block=False)  # the waiter holds it now
+    let_go.set()
+    waiting.join(30.0)
+    assert holder.acquire("a", 0, block=False)
+    holder.release()
+
+
+def test_the_lock_is_reentrant_within_a_thread(new_lock: Opener) -> None:
+    lock, other = new_lock(), new_lock()
+    lock.acquire("a")
+    lock.acquire("a")
+    lock.release()
+    assert not other.acquire("b", 0, block=False)
+    lock.release()
+    assert other.acquire("b", 0, block=False)
+    other.release()
