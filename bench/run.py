@@ -97,6 +97,12 @@ def run_bench(sizes: bench_rows.Sizes, workdir: str, only: list[str],
     return results
 
 
+def engine_version() -> dict[str, Any]:
+    """The commit, and whether the engine or the server differ from it (uncommitted)."""
+    return {"git_commit": _git("rev-parse", "HEAD"),
+            "git_dirty": bool(_git("status", "--porcelain", "--", "journal_core", "server"))}
+
+
 def machine_info(workdir: str) -> dict[str, Any]:
     usage = shutil.disk_usage(workdir)
     return {
@@ -108,8 +114,6 @@ def machine_info(workdir: str) -> dict[str, Any]:
         "bench_dir": workdir,
         **fs_type(workdir),
         "disk_free_bytes": usage.free,
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--", "journal_core", "server")),
     }
 
 
@@ -123,15 +127,31 @@ def _git(*args: str) -> str:
 
 
 def results_document(rows: list[Row], sizes: bench_rows.Sizes, workdir: str,
-                     command: str, duration_s: float) -> dict[str, Any]:
+                     command: str, duration_s: float,
+                     engine_at_start: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The results; ``engine_changed`` says the code measured changed during the run (the
+    rows before and after the change measured different engines)."""
+    engine_at_end = engine_version()
+    engine_at_start = engine_at_start or engine_at_end
     return {
         "command": command,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration_s": round(duration_s, 1),
         "sizes": sizes.__dict__,
         "machine": machine_info(workdir),
+        "engine": {**engine_at_start,
+                   "engine_changed": _engine_diff(engine_at_start, engine_at_end)},
         "rows": [row.to_json() for row in rows],
     }
+
+
+def _engine_diff(start: dict[str, Any], end: dict[str, Any]) -> bool:
+    if start["git_dirty"] or end["git_dirty"]:
+        return start != end or bool(end["git_dirty"])
+    if start["git_commit"] == end["git_commit"]:
+        return False
+    return bool(_git("diff", "--name-only", start["git_commit"], end["git_commit"], "--",
+                     "journal_core", "server"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,11 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     progress = make_progress()
     progress(f"{sizes.name} run in {workdir}")
     started = time.monotonic()
+    engine_at_start = engine_version()
     try:
         rows = run_bench(sizes, workdir, only, progress)
         command = shlex.join(["python", "bench/run.py", *(argv if argv is not None
                                                           else sys.argv[1:])])
-        document = results_document(rows, sizes, workdir, command, time.monotonic() - started)
+        document = results_document(rows, sizes, workdir, command, time.monotonic() - started,
+                                    engine_at_start)
     finally:
         if args.keep:
             progress(f"kept {workdir}")
@@ -161,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     print("\n".join(table_lines(rows)))
+    if document["engine"]["engine_changed"]:
+        progress("WARNING: journal_core/ or server/ changed during the run")
     progress(f"wrote {args.out} ({document['duration_s']:.0f}s)")
     return 0
 

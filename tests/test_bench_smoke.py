@@ -36,6 +36,7 @@ def test_every_row_runs_at_tiny_sizes_and_reports_a_ratio_to_its_baseline(
     document = results_document(found, rows.TINY, str(tmp_path), "python bench/run.py", 1.0)
     data = orjson.loads(orjson.dumps(document))
     assert {"cpu_count", "python", "fs_type"} <= set(data["machine"])
+    assert {"git_commit", "engine_changed"} <= set(data["engine"])
     assert all(set(row) == ROW_KEYS for row in data["rows"])
     lines = table_lines(found)
     assert len(lines) == 2 + len(found)
