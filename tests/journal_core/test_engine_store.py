@@ -1,0 +1,196 @@
+"""Reading (SPEC §7.1, §7.3): unseen events and cursors, and the fresh path under a lock
+held elsewhere.
+
+- ``read_unseen`` does not move the cursor, hides the reader's own records (by actor id,
+  never by a display name), pages with ``has_more``; ``ack`` moves the cursor forward only.
+- While another Store or another process holds the lock, a family whose projections are
+  behind the journal is served from them, marked ``stale: true``; claims are never
+  served stale: they read through to the journal tail. Once the lock is free, the next
+  read heals the projections.
+"""
+
+from __future__ import annotations
+
+import select
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from engine_support import Clock, projection, script_env
+
+from journal_core import FileIO, InvalidArgument, Store, StoreIOError, verbs
+
+HOLD_WAIT_S = 30.0
+HOLDER = """
+import sys
+from journal_core.lock import StoreLock
+lock = StoreLock(sys.argv[1])
+lock.acquire("holder-process")
+print("HELD", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(str(tmp_path / "store"), now=Clock()) as opened:
+        yield opened
+
+
+def remember(store: Store, actor: str, title: str) -> int:
+    _, committed = store.mutate(actor, lambda m: verbs.remember(m, "note", title, "b"))
+    return committed.first_seq
+
+
+# -- read_unseen and ack ---------------------------------------------------------------------
+def test_read_unseen_does_not_move_the_cursor(store: Store) -> None:
+    seqs = [remember(store, "claude-code#2", f"n{i}") for i in range(3)]
+
+    first = store.read_unseen("claude-code#1", limit=10)
+    again = store.read_unseen("claude-code#1", limit=10)
+
+    assert [e["seq"] for e in first["events"]] == seqs
+    assert again == first
+    assert store.cursors.get("claude-code#1") == 0
+
+
+def test_read_unseen_hides_the_readers_own_records_by_actor_not_by_name(store: Store) -> None:
+    """Two instances of one client share a display name; each sees the other's records."""
+    mine = remember(store, "claude-code#1", "mine")
+    theirs = remember(store, "claude-code#2", "theirs")
+
+    seen_by_1 = store.read_unseen("claude-code#1", limit=10)
+    seen_by_2 = store.read_unseen("claude-code#2", limit=10)
+
+    assert [e["seq"] for e in seen_by_1["events"]] == [theirs]
+    assert [e["seq"] for e in seen_by_2["events"]] == [mine]
+    assert seen_by_1["last_seq"] == seen_by_2["last_seq"] == store.head_seq
+
+
+def test_read_unseen_pages_and_ack_advances_the_cursor_past_each_page(store: Store) -> None:
+    theirs = []
+    for index in range(5):
+        theirs.append(remember(store, "ann", f"n{index}"))
+        remember(store, "bob", f"own {index}")  # the reader's own: never an event
+    pages = []
+    while True:
+        page = store.read_unseen("bob", limit=2)
+        pages.append([e["seq"] for e in page["events"]])
+        assert page["next_seq"] == page["last_seq"] + 1
+        assert store.ack("bob", page["last_seq"]) == page["last_seq"]
+        if not page["has_more"]:
+            break
+        # The seq to ack: at least the last event, and short of the next one (it may
+        # run on over the reader's own records in between).
+        assert page["events"][-1]["seq"] <= page["last_seq"] < theirs[len(pages) * 2]
+
+    assert pages == [theirs[0:2], theirs[2:4], theirs[4:5]]
+    assert store.cursors.get("bob") == store.head_seq
+    assert store.read_unseen("bob", limit=2)["events"] == []
+
+
+def test_ack_never_moves_the_cursor_back_and_refuses_a_seq_past_the_head(store: Store) -> None:
+    remember(store, "ann", "one")
+    head = store.head_seq
+
+    assert store.ack("bob", head) == head
+    assert store.ack("bob", 1) == head
+    with pytest.raises(InvalidArgument, match="past the head"):
+        store.ack("bob", head + 1)
+    assert store.cursors.get("bob") == head
+
+
+def test_read_unseen_with_advance_moves_the_cursor_to_what_it_returned(store: Store) -> None:
+    seqs = [remember(store, "ann", f"n{i}") for i in range(3)]
+
+    page = store.read_unseen("bob", limit=2, advance=True)
+
+    assert [e["seq"] for e in page["events"]] == seqs[:2]
+    assert store.cursors.get("bob") == seqs[1]
+    assert [e["seq"] for e in store.read_unseen("bob", limit=2)["events"]] == seqs[2:]
+
+
+# -- stale reads under a lock held elsewhere ------------------------------------------------------
+@contextmanager
+def lock_held_by_another_store(root: Path) -> Iterator[None]:
+    with Store(str(root)) as holder:
+        holder.journal.lock.acquire("holder")
+        try:
+            yield
+        finally:
+            holder.journal.lock.release()
+
+
+@contextmanager
+def lock_held_by_another_process(root: Path) -> Iterator[None]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(root / "lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=script_env(),
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        ready, _, _ = select.select([child.stdout], [], [], HOLD_WAIT_S)
+        assert ready and child.stdout.readline() == b"HELD\n"
+        yield
+    finally:
+        child.stdin.close()  # the child exits, and its lock goes with it
+        child.wait(timeout=HOLD_WAIT_S)
+        child.stdout.close()
+
+
+def journaled_but_not_projected(root: Path) -> tuple[str, str]:
+    """A memory item and a claim whose latest changes (archived, released) reached the
+    journal while their projections and meta.json did not (the writes failed)."""
+    with Store(str(root)) as store:
+        (_, memory_id), _ = store.mutate("ann", lambda m: verbs.remember(m, "note", "t", "b"))
+        (_, claim_id), _ = store.mutate("ann", lambda m: verbs.claim(m, "file:a.py"))
+    fileio = FileIO()
+    with Store(str(root), fileio=fileio) as writer:
+        fileio.observer = fail_projection_writes
+        with pytest.raises(StoreIOError):  # appended (one txn), then no projection written
+            writer.mutate("ann", lambda m: (verbs.forget(m, memory_id), verbs.release(m, claim_id)))
+    with Store(str(root)) as cold:  # the txn is in the journal: a cold open sees it
+        assert cold.state.active_claims == {}
+    return memory_id, claim_id
+
+
+def fail_projection_writes(op: str, path: str) -> None:
+    if op == "write_file" and "/state/" in path:
+        raise OSError(5, "injected", path)
+
+
+@pytest.mark.parametrize(
+    "held_by", [lock_held_by_another_store, lock_held_by_another_process], ids=["store", "process"]
+)
+def test_a_stale_family_is_served_marked_stale_while_claims_read_through(
+    tmp_path: Path, held_by: object
+) -> None:
+    assert callable(held_by)
+    root = tmp_path / "store"
+    memory_id, claim_id = journaled_but_not_projected(root)
+
+    with Store(str(root)) as reader:
+        with held_by(root):
+            memory = reader.entity_view("memory", memory_id)
+            memories, memories_stale = reader.entities("memory")
+            claim = reader.entity_view("claim", claim_id)
+            claims, claims_stale = reader.entities("claim")
+
+            assert memory["stale"] is True and memories_stale is True
+            assert memory["entity"]["status"] == "active"  # what the projection says
+            assert [m["entity"]["status"] for m in memories] == ["active"]
+            assert claim["stale"] is False and claims_stale is False
+            assert claim["entity"]["status"] == "released"  # what the journal says
+            assert [c["entity"]["status"] for c in claims] == ["released"]
+            assert projection(root, "claim", claim_id)["payload"]["status"] == "active"  # type: ignore[index]
+
+        fresh = reader.entity_view("memory", memory_id)
+        assert fresh["stale"] is False and fresh["entity"]["status"] == "archived"
+        assert projection(root, "memory", memory_id)["payload"]["status"] == "archived"  # type: ignore[index]
+        reader.entity_view("claim", claim_id)
+        assert projection(root, "claim", claim_id)["payload"]["status"] == "released"  # type: ignore[index]
