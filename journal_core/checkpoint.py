@@ -40,7 +40,7 @@ def list_checkpoints(fileio: FileIO, checkpoints_dir: str) -> list[int]:
     """Head seqs of the checkpoint files present, ascending."""
     heads = []
     for name in fileio.listdir(checkpoints_dir):
-        match = CHECKPOINT_PATTERN.match(name)
+        match = CHECKPOINT_PATTERN.fullmatch(name)
         if match:
             heads.append(int(match.group(1)))
     return sorted(heads)

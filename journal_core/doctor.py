@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from . import clock
+from . import clock, limits
 from .checkpoint import (
     CheckpointInvalid,
     checkpoint_name,
@@ -439,7 +439,13 @@ def redact(store: Any, seqs: list[int], reason: str, actor: str) -> list[str]:
 
     if not seqs or not reason.strip():
         raise InvalidArgument("redact needs at least one seq and a --reason")
+    if len(reason) > limits.reason_chars_max:
+        raise InvalidArgument(f"--reason is {len(reason)} characters; at most "
+                              f"{limits.reason_chars_max}")
     wanted = set(seqs)
+    if len(wanted) > limits.redact_seqs_max:
+        raise InvalidArgument(f"{len(wanted)} seqs in one redaction; at most "
+                              f"{limits.redact_seqs_max} (run it in parts)")
     with store.locked_maintenance(actor):
         located = _locate(store, wanted)
         missing = sorted(wanted - {hit.record["seq"] for hit in located})

@@ -29,7 +29,7 @@ def new_item_id(family: str) -> str:
 
 def check_item_id(family: str, item_id: object) -> str:
     """An id becomes a file name: only ``[a-z0-9_]``, bounded, with the family's prefix."""
-    if not isinstance(item_id, str) or not ITEM_ID_PATTERN.match(item_id):
+    if not isinstance(item_id, str) or not ITEM_ID_PATTERN.fullmatch(item_id):
         raise InvalidArgument(
             f"invalid {family} id {item_id!r}: ids are 1-{limits.item_id_chars_max} "
             "characters of [a-z0-9_]"

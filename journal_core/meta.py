@@ -25,6 +25,7 @@ class Meta:
     boot_id: str | None = None  # the boot of the machine that last wrote it (see Store)
     rebuilt: bool = False  # made from the journal, not read: write it atomically
     rolled: bool = False  # the active segment changed: write it atomically
+    rebooted: bool = False  # read, but written in an earlier boot: write it atomically
 
     def to_bytes(self) -> bytes:
         body = {

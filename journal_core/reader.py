@@ -177,7 +177,9 @@ class JournalReader:
         if self._is_identical_duplicate(record, line.raw):
             return
         key = (record["writer"], record["txn"][0], record["txn"][1])
-        if key != self._group_key:
+        # A seq that does not climb starts a new group even under the same key: one writer
+        # that reused a seq for two txns (SPEC §5 case 2) wrote two txns, both applied.
+        if key != self._group_key or (self._group and record["seq"] <= self._group[-1]["seq"]):
             self._close_group(groups)
             self._group_key = key
             self._group_offset = self.offset + line.start
@@ -253,6 +255,7 @@ def scan_groups(journal: Journal, segment: int, offset: int) -> Iterator[list[Re
         data = journal.read(current, offset if current == segment else 0)
         group: list[Record] = []
         key: tuple[str, int, int] | None = None
+        last_raw = b""
         pos = 0
         while True:
             newline = data.find(b"\n", pos)
@@ -263,12 +266,14 @@ def scan_groups(journal: Journal, segment: int, offset: int) -> Iterator[list[Re
             if record is None:
                 continue
             this_key = (record["writer"], record["txn"][0], record["txn"][1])
-            if this_key != key:
+            if this_key == key and raw == last_raw:
+                continue  # an identical duplicate of the line before (SPEC §5 case 1)
+            if this_key != key or (group and record["seq"] <= group[-1]["seq"]):
                 if key is not None and _complete(group, key):
                     yield group
                 group, key = [], this_key
-            if not group or group[-1]["seq"] != record["seq"]:
-                group.append(record)
+            group.append(record)
+            last_raw = raw
         if key is not None and _complete(group, key):
             yield group
 

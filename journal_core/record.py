@@ -153,6 +153,13 @@ def check_record(record: object) -> dict[str, Any]:
 def encode_record(record: dict[str, Any]) -> bytes:
     """Validate, then encode one record as one line (without the newline)."""
     check_record(record)
+    if record["item_type"] == "journal" and "payload" in record:
+        size = len(payload_bytes(record["payload"]))
+        if size > limits.payload_inline_bytes_max:  # journal-meta records take no blob
+            raise PayloadTooLarge(
+                f"{record['action']} payload is {size} bytes; a journal-meta payload may hold "
+                f"at most {limits.payload_inline_bytes_max} bytes"
+            )
     line = _dumps(record, record)
     if len(line) > limits.record_line_bytes_max:
         raise PayloadTooLarge(

@@ -15,7 +15,7 @@ def segment_name(first_seq: int) -> str:
 
 
 def parse_segment_name(name: str) -> int | None:
-    match = SEGMENT_PATTERN.match(name)
+    match = SEGMENT_PATTERN.fullmatch(name)
     return int(match.group(1)) if match else None
 
 

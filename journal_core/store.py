@@ -354,7 +354,7 @@ class Store:
         meta = self._load_meta()
         if meta is not None and meta.store_id == self.store_id:
             if self._rebooted_since(meta):
-                meta.applied, meta.boot_id, meta.rebuilt = {}, self.boot_id, True
+                meta.applied, meta.boot_id, meta.rebooted = {}, self.boot_id, True
             return meta
         segments = self.journal.segments()
         require(bool(segments), "a store has at least one segment")
@@ -399,7 +399,7 @@ class Store:
         return entity.payload
 
     def _write_meta(self, meta: Meta, *, atomic: bool) -> None:
-        if atomic or meta.rebuilt or meta.rolled:
+        if atomic or meta.rebuilt or meta.rolled or meta.rebooted:
             self.fileio.write_atomic(self.meta_path, meta.to_bytes())
         else:
             self.fileio.write_in_place(self.meta_path, meta.to_bytes())

@@ -33,20 +33,7 @@ PATH_LIKE_IDS = [
     "mem_../../etc/passwd",
     "/etc/passwd",
     "mem_x\\y",
-    pytest.param(
-        "mem_x\n",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=(
-                "ids.py check_item_id uses ITEM_ID_PATTERN.match with a '$' anchor, and "
-                "Python's '$' also matches before a final newline: 'mem_x\\n' passes as a "
-                "well-formed id (a get answers NotFound, not InvalidArgument, after it "
-                "looked for the file 'state/memory/mem_x\\n.json'). The record codec "
-                "(pydantic's regex) refuses it, so no record can carry it. Fix: "
-                "ITEM_ID_PATTERN.fullmatch, or anchor with \\Z."
-            ),
-        ),
-    ),
+    "mem_x\n",
     "MEM_X",
     "",
     "mem_" + "a" * limits.item_id_chars_max,
@@ -168,17 +155,6 @@ def test_a_payload_beyond_the_blob_limit_is_refused_and_no_blob_is_written(
     refused(store, huge, PayloadTooLarge, "at most")
 
 
-def test_a_record_line_over_256_kib_is_refused_and_nothing_is_written(store: Store) -> None:
-    """Journal-meta payloads never go to a blob: their line is what the limit guards."""
-    note = {"kind": "store_marker", "text": "x" * limits.record_line_bytes_max}
-    refused(
-        store,
-        lambda s: s.append_notes("operator", [("journal_note", note, "big")]),
-        PayloadTooLarge,
-        "a journal line may hold at most",
-    )
-
-
 def test_the_codec_refuses_to_encode_a_line_over_256_kib() -> None:
     record = memory_record(5, WRITER_A, "mem_big", 1, "big")
     record["payload"]["body"] = "x" * limits.record_line_bytes_max
@@ -188,17 +164,6 @@ def test_the_codec_refuses_to_encode_a_line_over_256_kib() -> None:
     assert encode_record(record).startswith(b'{"v":1,"seq":5,"ts":"' + TS.encode())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "SPEC §3: a serialized payload over 64 KiB goes to a blob, but a journal-meta record "
-        "cannot carry payload_ref (JournalMetaRecord has no such field), so such a payload "
-        "cannot be stored as the spec says; Store._journal_records (via encode_record) "
-        "writes it inline up to the 256 KiB line limit instead of refusing it. Fix: refuse "
-        "journal-meta payloads over limits.payload_inline_bytes_max with PayloadTooLarge "
-        "(for example in encode_record when item_type is journal)."
-    ),
-)
 def test_a_journal_meta_payload_over_64_kib_is_refused_and_nothing_is_written(
     store: Store,
 ) -> None:
@@ -211,17 +176,6 @@ def test_a_journal_meta_payload_over_64_kib_is_refused_and_nothing_is_written(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "doctor.redact (doctor.py, redact) seals the active segment with "
-        "store.append_notes(actor, [], roll=True) -- a checkpoint, a new segment, a "
-        "checkpoint_ref -- before it builds its journal_note; a reason that makes the note "
-        "line exceed 256 KiB is refused only then (PayloadTooLarge), after the roll was "
-        "written. Fix: bound the reason (a named limit) and check it, or encode the note, "
-        "before the roll."
-    ),
-)
 def test_a_redaction_with_an_oversized_reason_is_refused_and_nothing_is_written(
     store: Store,
 ) -> None:

@@ -228,17 +228,6 @@ def test_one_writer_reusing_a_seq_with_other_bytes_applies_both_and_the_later_wi
         assert follows(next_writer(store), seq + 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "reader.py JournalReader._consume_line groups consecutive lines by (writer, txn): two "
-        "adjacent single-record txns of one writer that share a seq (SPEC §5 case 2) become one "
-        "group of two records for txn [seq, 1], which _complete() rejects, so NEITHER is applied "
-        "and it is counted as an incomplete txn (scan_groups, for read_unseen, keeps only the "
-        "first instead). Fix: in _consume_line, close the group and start a new one when the "
-        "record's seq is not above the group's last seq."
-    ),
-)
 def test_one_writer_reusing_a_seq_on_adjacent_lines_applies_both_and_the_later_wins(
     root: Path,
 ) -> None:
@@ -323,27 +312,12 @@ def test_a_missing_or_corrupt_meta_is_rebuilt_and_the_next_seq_follows_the_tail(
 
 
 EARLIER_BOOT = "00000000-0000-4000-8000-000000000000"
-SEQ_REPAIR_AFTER_REBOOT_BUG = (
-    "store.py _meta_for_write (a0aefc8) marks a meta of an earlier boot rebuilt=True to reset "
-    "its watermarks, and _repair_notes skips seq_repair for a rebuilt meta: after a power "
-    "loss (a new boot: exactly when an in-place meta write is lost) a meta behind the tail "
-    "gets no seq_repair record (SPEC §5). Seqs stay right (max with the tail); only the "
-    "record is missing. Fix: keep rebuilt for metas made from the journal, and reset the "
-    "watermarks of an earlier boot's meta without setting it."
-)
-
 
 @pytest.mark.parametrize(
     "written_in",
     [
         "this boot",
-        pytest.param(
-            "an earlier boot",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=SEQ_REPAIR_AFTER_REBOOT_BUG,
-            ),
-        ),
+        "an earlier boot",
     ],
 )
 def test_a_meta_behind_the_tail_is_repaired_with_a_seq_repair_record_first(
