@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from journal_core import Mutation, Store, verbs
+from journal_core import Mutation, Store, StoreConfig, verbs
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -69,6 +69,30 @@ def build_store(root: str, events: int, progress: Progress = quiet) -> BuiltStor
             built.events += committed.count
             if built.events - reported >= max(events // 10, PROGRESS_EVERY_EVENTS):
                 reported = built.events
+                progress(f"  built {built.events:,}/{events:,} events "
+                         f"({time.perf_counter() - started:.0f}s)")
+    built.build_s = time.perf_counter() - started
+    return built
+
+
+def build_agent_store(root: str, events: int, progress: Progress = quiet) -> BuiltStore:
+    """A store of ``events`` records written as agents write them: one entity change per
+    mutation (a plan or memory item created, or a plan updated), so every txn is one record.
+    Built without fsync (the build is not what is measured)."""
+    started = time.perf_counter()
+    built = BuiltStore(root, 0, [], [], 0.0)
+    entities = max(4, events // ENTITIES_PER_EVENTS)
+    with Store(root, StoreConfig(fsync="never")) as store:
+        while built.events < events:
+            if len(built.plans) + len(built.memory) < entities:
+                [key], committed = store.mutate("builder", lambda m: _create_entities(
+                    m, 1, len(built.plans) + len(built.memory)))
+                (built.plans if key[0] == "plan" else built.memory).append(key[1])
+            else:
+                _, committed = store.mutate("builder", lambda m, at=built.events:
+                                            _update_plans(m, built.plans, at, 1))
+            built.events += committed.count
+            if built.events % PROGRESS_EVERY_EVENTS == 0:
                 progress(f"  built {built.events:,}/{events:,} events "
                          f"({time.perf_counter() - started:.0f}s)")
     built.build_s = time.perf_counter() - started

@@ -28,6 +28,7 @@ lock_wait_s_default = 5.0
 # Reader
 dup_window_records = 131_072
 sparse_index_every_records = 64
+unseen_positions_max = 4096  # positions of the next read_unseen pages a store remembers
 
 # Entities (SPEC §10)
 title_chars_max = 200

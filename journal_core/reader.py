@@ -251,17 +251,27 @@ def _fragment(segment: int, base: int, data: bytes, start: int) -> Fragment:
 def scan_groups(journal: Journal, segment: int, offset: int) -> Iterator[list[Record]]:
     """Complete txn groups from (segment, offset) on, lazily, for readers such as
     read_unseen. It keeps no state: a trailing group still in flight is not yielded."""
+    for group, _, _ in scan_groups_at(journal, segment, offset):
+        yield group
+
+
+def scan_groups_at(
+    journal: Journal, segment: int, offset: int,
+) -> Iterator[tuple[list[Record], int, int]]:
+    """scan_groups, with the (segment, byte offset) where each group's first line starts:
+    a position a later scan may start from (segment bytes never move, SPEC §4)."""
     for current in [s for s in journal.segments() if s >= segment]:
-        data = journal.read(current, offset if current == segment else 0)
+        base = offset if current == segment else 0
+        data = journal.read(current, base)
         group: list[Record] = []
         key: tuple[str, int, int] | None = None
         last_raw = b""
-        pos = 0
+        group_start = pos = 0
         while True:
             newline = data.find(b"\n", pos)
             if newline < 0:
                 break
-            raw, pos = data[pos:newline], newline + 1
+            line_start, raw, pos = pos, data[pos:newline], newline + 1
             record = _parse(raw) if raw else None
             if record is None:
                 continue
@@ -270,12 +280,12 @@ def scan_groups(journal: Journal, segment: int, offset: int) -> Iterator[list[Re
                 continue  # an identical duplicate of the line before (SPEC §5 case 1)
             if this_key != key or (group and record["seq"] <= group[-1]["seq"]):
                 if key is not None and _complete(group, key):
-                    yield group
-                group, key = [], this_key
+                    yield group, current, base + group_start
+                group, key, group_start = [], this_key, line_start
             group.append(record)
             last_raw = raw
         if key is not None and _complete(group, key):
-            yield group
+            yield group, current, base + group_start
 
 
 def _complete(group: list[Record], key: tuple[str, int, int]) -> bool:

@@ -39,7 +39,7 @@ from .meta import Meta, load_meta
 from .migrations import upgrade
 from .mutation import Change, Loaded, Mutation
 from .projection import Projections
-from .reader import JournalReader, Record, scan_groups
+from .reader import JournalReader, Record, scan_groups_at
 from .record import encode_record, payload_bytes
 from .replay import EntityState, State, is_redacted
 from .segment import parse_segment_name, segment_for_seq, segment_name
@@ -105,6 +105,7 @@ class Store:
         self.state = self._new_state(self.reader)
         self.checkpoint_fallbacks: list[str] = []  # why newer checkpoints were passed over
         self._last_checkpoint: CheckpointFile | None = None  # see _write_checkpoint
+        self._positions: dict[int, tuple[int, int]] = {}  # seq -> where its txn starts
         self.store_id = self._ensure_initialized()
         self.projections.local_origin = self.store_id
         self._open_state()
@@ -828,9 +829,11 @@ class Store:
             answer["gap"] = True
             answer["gap_summary"] = self.gap_summary(last, oldest)
         events: list[Record] = answer["events"]
-        for record in self._records_after(last, head):
+        for record, where in self._records_with_positions(last, head):
             if len(events) == limit and _matches(record, actor, wanted):
                 answer["has_more"] = True
+                if where is not None:  # the next page starts at this record's txn
+                    self._remember_position(record["seq"], where)
                 break
             answer["last_seq"] = record["seq"]
             if _matches(record, actor, wanted):
@@ -841,17 +844,36 @@ class Store:
         return answer
 
     def _records_after(self, last: int, head: int) -> Iterator[Record]:
+        for record, _ in self._records_with_positions(last, head):
+            yield record
+
+    def _records_with_positions(
+        self, last: int, head: int,
+    ) -> Iterator[tuple[Record, tuple[int, int] | None]]:
+        """Records after ``last`` up to ``head``; with each txn's first record, the
+        position its txn starts at (None with the others)."""
         segment, offset = self._position_for(last + 1)
         if segment is None:
             return
-        for group in scan_groups(self.journal, segment, offset):
+        for group, at_segment, at_offset in scan_groups_at(self.journal, segment, offset):
+            where: tuple[int, int] | None = (at_segment, at_offset)
             for record in group:
                 if record["seq"] > head:
                     return
                 if record["seq"] > last:
-                    yield record
+                    yield record, where
+                where = None
+
+    def _remember_position(self, seq: int, where: tuple[int, int]) -> None:
+        """Where the txn starting at ``seq`` lies, for the page a reader asks for next."""
+        self._positions[seq] = where
+        if len(self._positions) > limits.unseen_positions_max:
+            del self._positions[next(iter(self._positions))]
 
     def _position_for(self, seq: int) -> tuple[int | None, int]:
+        known = self._positions.get(seq)
+        if known is not None:  # (in a segment gc archived since, the scan skips it)
+            return known
         index = self.reader.sparse_index
         lo, hi = 0, len(index)
         while lo < hi:

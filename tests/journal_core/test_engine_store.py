@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from engine_support import Clock, projection, script_env
 
-from journal_core import FileIO, InvalidArgument, Store, StoreIOError, verbs
+from journal_core import FileIO, InvalidArgument, Store, StoreConfig, StoreIOError, doctor, verbs
 
 HOLD_WAIT_S = 30.0
 HOLDER = """
@@ -194,3 +194,50 @@ def test_a_stale_family_is_served_marked_stale_while_claims_read_through(
         assert projection(root, "memory", memory_id)["payload"]["status"] == "archived"  # type: ignore[index]
         reader.entity_view("claim", claim_id)
         assert projection(root, "claim", claim_id)["payload"]["status"] == "released"  # type: ignore[index]
+
+
+def busy_store(root: Path) -> Store:
+    """Txns of one and of two records (claim, then complete: claim + plan step), over
+    several segments."""
+    store = Store(str(root), StoreConfig(segment_bytes_max=4_000), now=Clock())
+    (_, plan_id), _ = store.mutate("planner", lambda m: verbs.plan_create(
+        m, "plan", "goal", [f"step {n}" for n in range(1, 9)]))
+    for number in range(1, 9):
+        (_, claim_id), _ = store.mutate("worker", lambda m, n=number: verbs.claim(
+            m, f"step:{plan_id}/s{n}", 600))
+        store.mutate("worker", lambda m, c=claim_id: verbs.complete(m, c, "done"))
+        for index in range(3):
+            remember(store, "worker", f"note {number}.{index}")
+    return store
+
+
+def test_paging_through_read_unseen_returns_every_event_once_in_order(tmp_path: Path) -> None:
+    """Each page starts where the previous one stopped (a remembered position, not a scan
+    from the segment start), across txns of several records and segment rolls."""
+    with busy_store(tmp_path / "store") as store:
+        everything = store.read_unseen("reader#1", limit=1000)
+        assert not everything["has_more"] and len(everything["events"]) > 50
+        assert len(store.journal.segments()) > 3
+
+        paged: list[int] = []
+        for limit in [7, 1, 2, 5, 3] * 100:
+            page = store.read_unseen("reader#2", limit=limit, advance=True)
+            paged += [event["seq"] for event in page["events"]]
+            if not page["has_more"]:
+                break
+
+        assert store._positions  # later pages started at a remembered position
+        assert paged == [event["seq"] for event in everything["events"]]
+
+
+def test_a_page_after_gc_archived_the_next_position_reports_the_gap(tmp_path: Path) -> None:
+    with busy_store(tmp_path / "store") as store:
+        first = store.read_unseen("reader", limit=5, advance=True)
+        assert first["has_more"] and store._positions
+        store.compact("operator")
+        assert doctor.gc(store, "operator")
+
+        after = store.read_unseen("reader", limit=5)
+
+        assert after["gap"] and after["gap_summary"]["missed_from_seq"] == first["next_seq"]
+        assert after["events"][0]["seq"] >= after["gap_summary"]["oldest_kept_seq"]
