@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+RFC3339_CHARS = len("2026-11-25T10:00:00.000000Z")
+
 
 def boot_id() -> str | None:
     """An id of this boot of the machine (Linux), or None where the OS does not tell.
@@ -22,11 +24,14 @@ def utc_now() -> datetime:
 
 
 def to_rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``2026-11-25T10:00:00.123456Z`` (isoformat: several times faster than strftime)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_rfc3339(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    if len(text) != RFC3339_CHARS or not text.endswith("Z"):
+        raise ValueError(f"not a UTC timestamp like 2026-11-25T10:00:00.000000Z: {text!r}")
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
 
 
 def plus_seconds(moment: datetime, seconds: float) -> datetime:
