@@ -35,6 +35,7 @@ class StoreLock:
         except OSError as exc:
             raise StoreIOError(f"open lock {path}: {exc.strerror}") from exc
         self._held_handle: IO[bytes] = self._handle  # the description holding the flock
+        self._pending: _KernelWait | None = None  # a wait given up on, still in the kernel
         self.waited_s = 0.0
 
     def close(self) -> None:
@@ -91,9 +92,16 @@ class StoreLock:
         remaining_s = wait_s - (time.monotonic() - started)
         if remaining_s <= 0:
             return False
-        handle = _KernelWait(self.path).wait(remaining_s)
+        # A wait given up earlier and still blocked is taken over, not doubled: a holder
+        # that never lets go costs one thread and one descriptor, not one per retry.
+        wait = self._pending
+        if wait is None or not wait.adopt():
+            wait = _KernelWait(self.path)
+        self._pending = wait
+        handle = wait.wait(remaining_s)
         if handle is None:
             return False
+        self._pending = None
         self._held_handle = handle
         return True
 
@@ -132,6 +140,7 @@ class _KernelWait:
         self._mutex = threading.Lock()
         self._done = threading.Event()
         self._abandoned = False
+        self._closed = False
         self._error: Exception | None = None
         threading.Thread(target=self._run, name="agentjournal-lock-wait", daemon=True).start()
 
@@ -143,8 +152,17 @@ class _KernelWait:
         with self._mutex:
             if self._abandoned:
                 self._handle.close()
+                self._closed = True
                 return
             self._done.set()
+
+    def adopt(self) -> bool:
+        """Wait on again after giving up; False once the thread has let the lock go."""
+        with self._mutex:
+            if self._closed:
+                return False
+            self._abandoned = False
+            return True
 
     def wait(self, timeout_s: float) -> IO[bytes] | None:
         """The handle holding the lock, or None when ``timeout_s`` passed first."""

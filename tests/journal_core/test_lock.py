@@ -95,3 +95,25 @@ def test_the_lock_is_reentrant_within_a_thread(new_lock: Opener) -> None:
     lock.release()
     assert other.acquire("b", 0, block=False)
     other.release()
+
+
+def test_retries_against_a_holder_that_never_lets_go_wait_in_one_thread(
+    new_lock: Opener,
+) -> None:
+    """Each given-up wait leaves a thread blocked in flock; the next try takes it over."""
+    holder, waiter = new_lock(), new_lock()
+    holder.acquire("stuck")
+    before = lock_wait_threads()
+    for _ in range(5):
+        with pytest.raises(LockTimeout):
+            waiter.acquire("retrying", 0.02)
+    assert lock_wait_threads() == before + 1
+    holder.release()
+    assert waiter.acquire("retrying", 5.0)  # the adopted wait gets it
+    waiter.release()
+    assert holder.acquire("stuck", 0, block=False)
+    holder.release()
+
+
+def lock_wait_threads() -> int:
+    return sum(1 for thread in threading.enumerate() if thread.name == "agentjournal-lock-wait")
