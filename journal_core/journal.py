@@ -103,14 +103,16 @@ class LocalJournal:
             raise StoreCorrupt("append without the store lock")  # a bug, never a user error
         fd = self._fd_for(segment)
         path = self.path(segment)
+        done = False
         try:
             self.fileio.write(fd, data, path)
             if self.fsync_mode == "always":
                 self.fileio.fsync(fd, path)
-        except BaseException:
-            # The fd may be in an unknown state after a failed write: reopen next time.
-            self._close_append()
-            raise
+            done = True
+        finally:
+            if not done:
+                # The fd may be in an unknown state after a failed write: reopen next time.
+                self._close_append()
 
     def create_segment(self, first_seq: int) -> None:
         self.fileio.create_exclusive(self.path(first_seq))

@@ -56,13 +56,13 @@ class StoreLock:
         if self._depth > 0:
             self._depth += 1
             return True
+        got = False
         try:
             got = self._flock(started, wait_s if block else 0.0)
-        except BaseException:
-            self._thread_lock.release()
-            raise
+        finally:
+            if not got:  # busy, timed out, or failed: the thread lock goes too
+                self._thread_lock.release()
         if not got:
-            self._thread_lock.release()
             if not block:
                 return False
             raise LockTimeout(wait_s, self.read_holder())
