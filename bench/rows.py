@@ -19,7 +19,7 @@ from mcp.client.stdio import stdio_client
 from mcp.types import Implementation
 
 from journal_core import Store, verbs
-from server.app import build_server
+from agentjournal.app import build_server
 
 from . import workload
 from .children import WORKER, run_together
@@ -172,7 +172,7 @@ def row_read_tool(ws: Workspace, sizes: Sizes) -> list[Row]:
         noop_memory_s = anyio.run(_calls, workload.noop_server(), "noop", {}, sizes)
     log = ws.path("read", "servers.log")
     stdio_sizes = replace(sizes, reads=sizes.stdio_reads)
-    serve = ["-m", "server", "serve", "--store", root, "--actor", "bench"]
+    serve = ["-m", "agentjournal", "serve", "--store", root, "--actor", "bench"]
     stdio_s = anyio.run(_stdio_calls, serve, "get", args, stdio_sizes, log)
     noop = [str(WORKER), "noop-server"]
     noop_stdio_s = anyio.run(_stdio_calls, noop, "noop", {}, stdio_sizes, log)

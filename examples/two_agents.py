@@ -4,7 +4,7 @@ official MCP Python client: they plan, claim, collide, complete and read what th
     python examples/two_agents.py                 # on a fresh temporary store
     python examples/two_agents.py --store PATH    # on a store of your choice
 
-Run it with the Python that has agentjournal installed (it starts ``python -m server serve``
+Run it with the Python that has agentjournal installed (it starts ``python -m agentjournal serve``
 twice, as an MCP client such as Claude Code would start ``agentjournal serve``). It exits 0
 when every step behaved as the coordination rules say, and prints what happened.
 """
@@ -34,7 +34,7 @@ def server_for(store: str, actor: str) -> StdioServerParameters:
     env = {"AGENTJOURNAL_STORE": store, "AGENTJOURNAL_ACTOR": actor}
     if "PYTHONPATH" in os.environ:  # running from a checkout that is not installed
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    return StdioServerParameters(command=sys.executable, args=["-m", "server", "serve"], env=env)
+    return StdioServerParameters(command=sys.executable, args=["-m", "agentjournal", "serve"], env=env)
 
 
 async def call(agent: Client, tool: str, **arguments: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``python -m server`` is the ``agentjournal`` command."""
+"""``python -m agentjournal`` is the ``agentjournal`` command."""
 
 import sys
 

@@ -182,7 +182,7 @@ def run_round(root: Path, size: StormSize, rng: random.Random, plans: list[str],
             victims.append(Victim(spawn(f"writer-{index}", command, stderr), None,
                                   rng.random() < STARTUP_KILL_SHARE))
         for index in range(size.servers):
-            command = [sys.executable, "-m", "server", "serve", "--store", str(root),
+            command = [sys.executable, "-m", "agentjournal", "serve", "--store", str(root),
                        "--actor", f"mcp#{index}"]
             child = spawn(f"server-{index}", command, stderr, stdin=True)
             driver = McpDriver(child, random.Random(rng.randrange(2**31)), plans)

@@ -10,7 +10,7 @@ from mcp import Client
 from mcp.types import Implementation
 
 from journal_core import Store
-from server.app import build_server
+from agentjournal.app import build_server
 
 
 @pytest.fixture

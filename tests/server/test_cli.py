@@ -16,7 +16,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp_helpers import SUBPROCESS_TEST_S, child_env
 
 from journal_core import Store, verbs
-from server.cli import build_parser, main
+from agentjournal.cli import build_parser, main
 
 COMMANDS = ("init", "serve", "status", "tail")
 
@@ -125,7 +125,7 @@ def test_tail_filters_by_actor_limits_lines_and_prints_json(
 @pytest.mark.anyio
 async def test_tail_follow_prints_records_as_they_land(store_path: Path) -> None:
     write_some(store_path)
-    command = [sys.executable, "-m", "server", "tail", "--follow", "-n", "1",
+    command = [sys.executable, "-m", "agentjournal", "tail", "--follow", "-n", "1",
                "--store", str(store_path)]
     with anyio.fail_after(SUBPROCESS_TEST_S):
         async with subprocess_lines(command, child_env(store_path)) as lines:

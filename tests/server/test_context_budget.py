@@ -11,7 +11,7 @@ from mcp.types import Implementation
 from mcp_helpers import call
 
 from journal_core import Store, verbs
-from server.app import build_server
+from agentjournal.app import build_server
 
 pytestmark = pytest.mark.anyio
 

@@ -26,7 +26,7 @@ from mcp.types import Implementation
 from mcp_helpers import text_of
 
 from journal_core import Store, verbs
-from server.app import build_server
+from agentjournal.app import build_server
 
 QUICK = settings(max_examples=300, deadline=None, database=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -23,7 +23,7 @@ from mcp_helpers import (
     serve_command,
 )
 
-from server.http import BearerAuth, is_loopback
+from agentjournal.http import BearerAuth, is_loopback
 
 pytestmark = pytest.mark.anyio
 TOKEN = "test-token-1234"

@@ -24,10 +24,10 @@ pytestmark = pytest.mark.skipif(NPX is None, reason="npx is not installed (Node.
 
 
 def inspector(store_path: Path, *method_args: str) -> Any:
-    """Run the Inspector CLI against ``python -m server serve``; its JSON answer."""
+    """Run the Inspector CLI against ``python -m agentjournal serve``; its JSON answer."""
     assert NPX is not None
     command = [NPX, "-y", INSPECTOR, "--cli", "-e", f"PYTHONPATH={REPO}",
-               sys.executable, "-m", "server", "serve", "--store", str(store_path),
+               sys.executable, "-m", "agentjournal", "serve", "--store", str(store_path),
                "--actor", "inspector", *method_args]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=INSPECTOR_S,

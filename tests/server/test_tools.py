@@ -17,8 +17,8 @@ from mcp.types import Implementation
 from mcp_helpers import call, call_error
 
 from journal_core import FaultPlan, InvalidArgument, Store, StoreConfig
-from server.app import build_server
-from server.tools import JournalTools
+from agentjournal.app import build_server
+from agentjournal.tools import JournalTools
 
 pytestmark = pytest.mark.anyio
 
