@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 from typing import Any
@@ -115,6 +116,14 @@ async def bounded(store: str) -> None:
         await scenario(store)
 
 
+def init(store: str) -> None:
+    """``agentjournal init``, once, as a person does before the agents start."""
+    done = subprocess.run([sys.executable, "-m", "agentjournal", "--store", store, "init"],
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
+    if done.returncode != 0:
+        raise ScenarioFailed(f"agentjournal init failed: {done.stderr.strip()}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", help="store folder (default: a fresh temporary one)")
@@ -122,6 +131,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="agentjournal-") as scratch:
         store = args.store or os.path.join(scratch, "store")
         try:
+            init(store)
             anyio.run(bounded, store)
         except ScenarioFailed as failure:
             print(f"two_agents: FAILED: {failure}", file=sys.stderr)

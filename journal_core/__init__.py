@@ -1,4 +1,4 @@
-"""journal_core: the agentjournal store. No MCP in here; ``server`` uses only this API.
+"""journal_core: the agentjournal store. No MCP in here; ``agentjournal`` uses only this API.
 
     from journal_core import Store, verbs
     store = Store(".agentjournal")
@@ -8,6 +8,7 @@
 """
 
 from . import doctor, federation, limits, queries, verbs
+from .commit import Committed
 from .counters import JournalCounters
 from .entities import MODELS, Claim, Entity, Handoff, Memory, Message, Plan, Step
 from .errors import (
@@ -15,55 +16,33 @@ from .errors import (
     ClaimConflict,
     Conflict,
     InvalidArgument,
+    JournalReplaced,
     LockTimeout,
+    NotApplied,
     NotFound,
+    OutcomeUnknown,
     PayloadTooLarge,
+    ReadOnlyStore,
     RecordInvalid,
+    RequestReused,
     StoreCorrupt,
     StoreError,
     StoreIOError,
+    StoreNotFound,
+    SymlinkRefused,
     UserError,
 )
 from .fileio import FaultPlan, FileIO, SimulatedCrash
 from .ids import FAMILIES, writer_id
 from .mutation import Mutation
-from .store import Committed, Store, StoreConfig, open_store
+from .store import Store, StoreConfig, open_store
 
 __all__ = [
-    "FAMILIES",
-    "MODELS",
-    "BlobError",
-    "Claim",
-    "ClaimConflict",
-    "Committed",
-    "Conflict",
-    "Entity",
-    "FaultPlan",
-    "FileIO",
-    "Handoff",
-    "InvalidArgument",
-    "JournalCounters",
-    "LockTimeout",
-    "Memory",
-    "Message",
-    "Mutation",
-    "NotFound",
-    "PayloadTooLarge",
-    "Plan",
-    "RecordInvalid",
-    "SimulatedCrash",
-    "Step",
-    "Store",
-    "StoreConfig",
-    "StoreCorrupt",
-    "StoreError",
-    "StoreIOError",
-    "UserError",
-    "doctor",
-    "federation",
-    "limits",
-    "open_store",
-    "queries",
-    "verbs",
-    "writer_id",
+    "FAMILIES", "MODELS", "BlobError", "Claim", "ClaimConflict", "Committed", "Conflict",
+    "Entity", "FaultPlan", "FileIO", "Handoff", "InvalidArgument", "JournalCounters",
+    "JournalReplaced", "LockTimeout", "Memory", "Message", "Mutation", "NotApplied",
+    "NotFound", "OutcomeUnknown", "PayloadTooLarge", "Plan", "ReadOnlyStore", "RecordInvalid",
+    "RequestReused", "SimulatedCrash", "Step", "Store", "StoreConfig", "StoreCorrupt",
+    "StoreError", "StoreIOError", "StoreNotFound", "SymlinkRefused", "UserError", "doctor",
+    "federation", "limits", "open_store", "queries", "verbs", "writer_id",
 ]

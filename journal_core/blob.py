@@ -52,6 +52,14 @@ class BlobStore:
             raise BlobError(f"blob {sha256} does not match its hash (damaged)")
         return data
 
+    def exists(self, ref: dict[str, Any]) -> bool:
+        return self.fileio.size(self.path(str(ref.get("sha256")))) == ref.get("bytes")
+
+    @staticmethod
+    def matches(ref: dict[str, Any], data: bytes) -> bool:
+        return hashlib.sha256(data).hexdigest() == ref.get("sha256") and \
+            len(data) == ref.get("bytes")
+
     def get_payload(self, ref: dict[str, Any]) -> dict[str, Any]:
         try:
             payload = orjson.loads(self.get(ref))
@@ -60,6 +68,21 @@ class BlobStore:
         if not isinstance(payload, dict):
             raise BlobError(f"blob {ref.get('sha256')} is not a JSON object")
         return payload
+
+    def archive(self, sha256: str) -> None:
+        """Park a blob nothing references any more in archive/blobs/ (never deleted)."""
+        archive = os.path.join(os.path.dirname(self.blobs_dir), "archive", "blobs", sha256[:2])
+        self.fileio.mkdir(archive)
+        self.fileio.rename(self.path(sha256), os.path.join(archive, sha256))
+        self.fileio.fsync_dir(archive)
+        self.fileio.fsync_dir(os.path.dirname(self.path(sha256)))
+
+    def remove(self, sha256: str) -> None:
+        """Delete a redacted blob, and its archived copy (redaction is the one deletion)."""
+        self.fileio.unlink(self.path(sha256))
+        archived = os.path.join(os.path.dirname(self.blobs_dir), "archive", "blobs",
+                                sha256[:2], sha256)
+        self.fileio.unlink(archived)
 
     def all_hashes(self) -> list[str]:
         found: list[str] = []

@@ -1,9 +1,15 @@
-"""Checkpoints (SPEC §8): ``checkpoints/ckpt-<head_seq>.json``, self-contained.
+"""Checkpoints (docs/design.md, "Checkpoints"): the post-image of every entity at a seq.
 
-A checkpoint holds the post-image of every entity at ``head_seq`` (tombstones too: their revs
-live on), oversized payloads as refs. It counts only once a ``checkpoint_ref`` record with
-its sha256 is in the journal. Loading one re-parses, validates every payload, and checks
-the store id; verifying one also checks its hash against the newest ref and its blobs.
+A checkpoint holds every entity at ``head_seq`` (tombstones too: their revs live on; an
+oversized payload as its ref), the origins imported from, the recent request ids (so a
+retry is recognized after a cold open) and the journal position right after it (a hint).
+It counts only once a ``checkpoint_ref`` record with its sha256 is in the journal; a file
+is verified when *any* ref in the journal names its sha256 (a rewrite -- redaction -- appends
+the new ref before it replaces the file, so a crash between the two leaves a file that
+still verifies).
+
+``CheckpointStore`` is where checkpoints live (local: ``events/checkpoints/ckpt-<head>.json``;
+another backend: a table). This module is the one place that builds, loads and verifies one.
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -20,12 +28,13 @@ from . import clock, limits
 from .blob import BlobStore
 from .errors import BlobError, InvalidArgument, StoreCorrupt
 from .fileio import FileIO
-from .ids import FAMILIES
 from .migrations import upgrade
-from .replay import EntityState, State, is_redacted
+from .replay import EntityState, RequestEntry, State, is_redacted
+from .vocabulary import FAMILIES
 
 CHECKPOINT_PATTERN = re.compile(rf"^ckpt-(\d{{{limits.segment_name_digits}}})\.json$")
 CHECKPOINT_FORMAT = 1
+DUMP_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 
 
 class CheckpointInvalid(StoreCorrupt):
@@ -36,14 +45,61 @@ def checkpoint_name(head_seq: int) -> str:
     return f"ckpt-{head_seq:0{limits.segment_name_digits}d}.json"
 
 
-def list_checkpoints(fileio: FileIO, checkpoints_dir: str) -> list[int]:
-    """Head seqs of the checkpoint files present, ascending."""
-    heads = []
-    for name in fileio.listdir(checkpoints_dir):
-        match = CHECKPOINT_PATTERN.fullmatch(name)
-        if match:
-            heads.append(int(match.group(1)))
-    return sorted(heads)
+def parse_checkpoint_name(name: str) -> int | None:
+    match = CHECKPOINT_PATTERN.fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
+class CheckpointStore(Protocol):
+    def heads(self) -> list[int]: ...
+    def read(self, head: int) -> bytes | None: ...
+    def write(self, head: int, data: bytes) -> None: ...
+    def archive(self, head: int) -> bool: ...
+    def describe(self, head: int) -> str: ...
+
+
+class LocalCheckpoints:
+    """``events/checkpoints/`` (and, when the store tracks checkpoints in git, a copy of each
+    in the tracked folder)."""
+
+    def __init__(self, folder: str, fileio: FileIO, archive: str,
+                 mirror: str | None = None) -> None:
+        self.folder = folder
+        self.fileio = fileio
+        self.archive_folder = archive
+        self.mirror = mirror
+
+    def heads(self) -> list[int]:
+        found = (parse_checkpoint_name(n) for n in self.fileio.listdir(self.folder))
+        return sorted(head for head in found if head is not None)
+
+    def path(self, head: int) -> str:
+        return os.path.join(self.folder, checkpoint_name(head))
+
+    def read(self, head: int) -> bytes | None:
+        return self.fileio.read_file(self.path(head))
+
+    def write(self, head: int, data: bytes) -> None:
+        self.fileio.mkdir(self.folder)
+        self.fileio.write_atomic(self.path(head), data, durable=True)
+        if self.mirror is not None:
+            self.fileio.mkdir(self.mirror)
+            self.fileio.write_atomic(os.path.join(self.mirror, checkpoint_name(head)), data,
+                                     durable=False)
+
+    def archive(self, head: int) -> bool:
+        if self.fileio.size(self.path(head)) < 0:
+            return False
+        self.fileio.mkdir(self.archive_folder)
+        self.fileio.rename(self.path(head), os.path.join(self.archive_folder, checkpoint_name(head)))
+        self.fileio.fsync_dir(self.archive_folder)
+        self.fileio.fsync_dir(self.folder)
+        if self.mirror is not None:
+            self.fileio.unlink(os.path.join(self.mirror, checkpoint_name(head)))
+        return True
+
+    def describe(self, head: int) -> str:
+        return checkpoint_name(head)
 
 
 @dataclass
@@ -62,7 +118,8 @@ class CheckpointFile:
         }
 
 
-def build_checkpoint(state: State, store_id: str) -> CheckpointFile:
+# -- building -----------------------------------------------------------------------------
+def build_checkpoint(state: State, store_id: str, hint: dict[str, Any] | None) -> CheckpointFile:
     entities: dict[str, dict[str, Any]] = {}
     blobs: set[str] = set()
     live = 0
@@ -74,15 +131,19 @@ def build_checkpoint(state: State, store_id: str) -> CheckpointFile:
                 blobs.add(str(entity.payload_ref["sha256"]))
             live += 0 if entity.deleted else 1
         entities[family] = rows
-    doc = {
+    doc: dict[str, Any] = {
         "format": CHECKPOINT_FORMAT, "store_id": store_id, "head_seq": state.head_seq,
         "created": clock.to_rfc3339(clock.utc_now()), "entities": entities,
         "imported": {
             store: {writer: seq_ranges(seqs) for writer, seqs in sorted(writers.items())}
             for store, writers in sorted(state.imported.items())
         },
+        "requests": [[actor, rid, e.first_seq, e.count, e.digest, e.result, e.ts]
+                     for (actor, rid), e in state.requests.items()],
     }
-    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    if hint is not None:
+        doc["journal_position"] = hint
+    data = orjson.dumps(doc, option=DUMP_OPTIONS) + b"\n"
     return CheckpointFile(
         checkpoint_name(state.head_seq), state.head_seq, data,
         hashlib.sha256(data).hexdigest(), live, sorted(blobs),
@@ -120,8 +181,23 @@ def _row(entity: EntityState) -> dict[str, Any]:
     return row
 
 
-def load_checkpoint(data: bytes, store_id: str, state: State) -> int:
-    """Fill ``state`` from a checkpoint; return its head_seq. Raises CheckpointInvalid."""
+# -- loading ------------------------------------------------------------------------------
+PayloadFallback = Callable[[str, str, dict[str, Any]], dict[str, Any] | None]
+
+
+@dataclass
+class Loaded:
+    head_seq: int
+    hint: dict[str, Any] | None
+    missing_blobs: list[str]  # entities whose blob is gone and had no usable fallback
+
+
+def load_checkpoint(data: bytes, store_id: str, state: State,
+                    fallback: PayloadFallback | None = None) -> Loaded:
+    """Fill ``state`` from a checkpoint. Raises CheckpointInvalid. A payload whose blob is
+    missing comes from ``fallback`` (the projection, when its sha256 matches the ref), else
+    the entity keeps only its ref (served marked "content missing")."""
+    missing: list[str] = []
     try:
         doc = orjson.loads(data)
         if doc.get("format") != CHECKPOINT_FORMAT or doc.get("store_id") != store_id:
@@ -131,23 +207,34 @@ def load_checkpoint(data: bytes, store_id: str, state: State) -> int:
             for item_id, row in doc["entities"].get(family, {}).items():
                 entity = _entity(family, item_id, row)
                 if entity.payload is None and entity.payload_ref is not None:
-                    entity.payload = _resolved(state, family, entity.payload_ref)
+                    entity.payload = _resolved(state, family, item_id, entity.payload_ref,
+                                               fallback)
+                    if entity.payload is None:
+                        missing.append(f"{family}/{item_id}")
                 state.families[family][item_id] = entity
         for store, writers in doc.get("imported", {}).items():
             for writer, ranges in writers.items():
                 state.imported.setdefault(store, {})[writer] = expand_ranges(ranges)
+        state.requests = OrderedDict(
+            ((str(a), str(r)), RequestEntry(int(f), int(c), str(d), res, str(ts)))
+            for a, r, f, c, d, res, ts in doc.get("requests", [])
+        )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError,
             InvalidArgument) as exc:
         raise CheckpointInvalid(f"checkpoint does not load: {exc}") from exc
     state.head_seq = head_seq
     state.floor_seq = head_seq
     state.rebuild_claim_index()
-    return head_seq
+    hint = doc.get("journal_position")
+    return Loaded(head_seq, hint if isinstance(hint, dict) else None, missing)
 
 
-def _resolved(state: State, family: str, ref: dict[str, Any]) -> dict[str, Any] | None:
-    """An oversized payload read from its blob, like replay does (None if unreadable)."""
-    payload = state.resolve(ref)
+def _resolved(state: State, family: str, item_id: str, ref: dict[str, Any],
+              fallback: PayloadFallback | None) -> dict[str, Any] | None:
+    """An oversized payload read from its blob, like replay does; else the fallback."""
+    if fallback is not None and state.fallback is None:
+        state.fallback = fallback
+    payload = state.resolve(ref, family, item_id)
     if payload is None or is_redacted(payload):
         return payload
     return upgrade(family, payload)
@@ -167,18 +254,30 @@ def _entity(family: str, item_id: str, row: dict[str, Any]) -> EntityState:
     )
 
 
-def verify_checkpoint(
-    checkpoints_dir: str, head_seq: int, fileio: FileIO, store_id: str,
-    refs: dict[str, str], blobs: BlobStore,
-) -> str | None:
-    """None when the checkpoint is verified, else the reason it is not (SPEC §8)."""
+def read_doc(data: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise CheckpointInvalid(f"checkpoint does not parse: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise CheckpointInvalid("checkpoint is not an object")
+    return doc
+
+
+def dump_doc(doc: dict[str, Any]) -> bytes:
+    return orjson.dumps(doc, option=DUMP_OPTIONS) + b"\n"
+
+
+def verify_checkpoint(checkpoints: CheckpointStore, head_seq: int, store_id: str,
+                      refs: dict[str, set[str]], blobs: BlobStore) -> str | None:
+    """None when the checkpoint is verified, else the reason it is not."""
     name = checkpoint_name(head_seq)
-    data = fileio.read_file(os.path.join(checkpoints_dir, name))
+    data = checkpoints.read(head_seq)
     if data is None:
         return "missing"
     if name not in refs:
         return "no checkpoint_ref in the journal (orphan manifest)"
-    if hashlib.sha256(data).hexdigest() != refs[name]:
+    if hashlib.sha256(data).hexdigest() not in refs[name]:
         return "sha256 does not match its checkpoint_ref"
     scratch = State()
     try:

@@ -1,4 +1,4 @@
-"""Doctor (SPEC §12): diagnose, verify, compact, gc, repair, redact.
+"""Doctor (docs/design.md, "Doctor"): diagnose, verify, compact, gc, repair, redact.
 
 Every operation reads the journal itself; none trusts meta.json or the projections. The
 ones that change files (compact, gc, repair, redact) hold the store lock throughout.
@@ -7,29 +7,34 @@ ones that change files (compact, gc, repair, redact) hold the store lock through
 from __future__ import annotations
 
 import os
-import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import orjson
-
 from . import clock, limits
+from .blob import blob_ref
 from .checkpoint import (
     CheckpointInvalid,
     checkpoint_name,
-    list_checkpoints,
+    dump_doc,
     load_checkpoint,
+    read_doc,
     verify_checkpoint,
 )
-from .entities import mask_ephemeral
-from .ids import FAMILIES
-from .meta import load_meta
+from .entities import MODELS, mask_ephemeral, redact_payload, validate_payload
+from .errors import InvalidArgument, StoreError
+from .journal import Record
+from .layout import worktree_root
+from .opening import new_state
 from .projection import Projections
-from .reader import JournalReader
+from .record import encode_built, payload_bytes
 from .replay import State, is_redacted
-from .segment import segment_for_seq, segment_name
+from .scanner import split_lines
+from .segment import segment_name
+from .store import Store
+from .vocabulary import FAMILIES
 
 Progress = Callable[[str, int, int], None]
 NETWORK_FILESYSTEMS = frozenset({
@@ -37,11 +42,15 @@ NETWORK_FILESYSTEMS = frozenset({
     "ceph", "glusterfs", "fuse.glusterfs", "lustre", "afs", "fuse.rclone", "davfs",
     "fuse.s3fs", "fuse.gcsfuse",
 })
+# Every counter, with the level a non-zero value is reported at. status and doctor show
+# the same counters under the same names (JournalCounters' fields).
 COUNTER_LEVELS = {
-    "dup_conflicts": "ERROR", "payloads_invalid": "WARNING", "dup_seq_writers": "WARNING",
-    "rev_overwrites": "WARNING", "rev_gaps": "WARNING", "rev_regressions": "WARNING",
-    "unannotated_emissions": "INFO", "seq_repairs": "INFO", "dup_identical": "INFO",
-    "torn_tails": "INFO", "fragments_adjudicated": "INFO",
+    "lines_skipped": None,  # reported as corrupt_line findings, with their byte ranges
+    "torn_tails": "INFO", "fragments_adjudicated": "INFO", "incomplete_txns": None,
+    "incomplete_txns_noted": "INFO", "dup_identical": "INFO", "dup_conflicts": "ERROR",
+    "dup_seq_writers": "WARNING", "rev_overwrites": "WARNING", "rev_gaps": "WARNING",
+    "rev_regressions": "WARNING", "payloads_invalid": "WARNING",
+    "unannotated_emissions": "INFO", "seq_repairs": "INFO",
 }
 
 
@@ -63,6 +72,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     divergent: list[dict[str, Any]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
+    verified: dict[str, Any] | None = None  # what --verify-journal compared
 
     def add(self, level: str, code: str, message: str, item: str | None = None) -> None:
         self.findings.append(Finding(level, code, message, item))
@@ -83,127 +93,226 @@ class Report:
 
 @dataclass
 class Scan:
-    """The whole kept journal read once, from its first kept segment."""
+    """The whole kept journal read once, from its first kept record."""
 
     state: State
-    reader: JournalReader
+    follower: Any
     base_checkpoint: str | None
 
 
-def scan_journal(store: Any, progress: Progress | None = None) -> Scan:
-    """Read every kept segment from its start. If older segments were archived, seed the
-    state from a checkpoint that covers them."""
-    segments = store.journal.segments()
-    reader = JournalReader(store.journal)
-    state = State(counters=reader.counters, on_note=reader.adjudicate,
-                  resolve_ref=store.blobs.get_payload)
+def scan_journal(store: Store, progress: Progress | None = None) -> Scan:
+    """Read every kept record from the start. If older segments were archived, seed the
+    state from the oldest checkpoint that covers them."""
+    journal = store.journal
+    state = new_state(store.store_id, store.blobs.get_payload)
     base = None
-    if segments and segments[0] > 1:
-        # the oldest checkpoint that covers every archived seq: its head is at or past the
-        # seq before the first kept segment (gc never archives past such a checkpoint)
-        for head in list_checkpoints(store.fileio, store.checkpoints_dir):
-            if head >= segments[0] - 1 and _seed_from_checkpoint(store, head, state):
-                base = checkpoint_name(head)
+    after = 0
+    oldest = journal.oldest_seq()
+    if oldest > 1:
+        for head in store.checkpoints.heads():
+            if head >= oldest - 1 and _seed(store, head, state):
+                base, after = checkpoint_name(head), head
                 break
+    follower = journal.follower(after, None, counters=state.counters)
+    total = max(1, journal.stats().parts)
     if progress:
-        progress("scan", 0, len(segments))
-    for group in reader.read_new(None):
-        state.apply_group(group)
+        progress("scan", 0, total)
+    while True:
+        groups = follower.poll(limits.scan_chunk_records)
+        for group in groups:
+            state.apply_group(group)
+        if progress:
+            progress("scan", min(total, _part_done(follower, journal)), total)
+        if not groups and follower.caught_up():
+            break
     if progress:
-        progress("scan", len(segments), len(segments))
-    return Scan(state, reader, base)
+        progress("scan", total, total)
+    close = getattr(follower, "close", None)
+    if close is not None:
+        close()  # what it found stays readable; its fd goes
+    return Scan(state, follower, base)
 
 
-def _seed_from_checkpoint(store: Any, head: int, state: State) -> bool:
-    data = store.fileio.read_file(os.path.join(store.checkpoints_dir, checkpoint_name(head)))
+def _part_done(follower: Any, journal: Any) -> int:
+    segments = getattr(follower, "segments", None)
+    segment = getattr(follower, "segment", None)
+    if not segments or segment is None:
+        return 0
+    return sum(1 for s in segments if s < segment)
+
+
+def _seed(store: Store, head: int, state: State) -> bool:
     try:
-        load_checkpoint(data or b"", store.store_id, state)
+        load_checkpoint(store.checkpoints.read(head) or b"", store.store_id, state)
     except CheckpointInvalid:
         return False
     return True
 
 
 # -- diagnose --------------------------------------------------------------------------
-def diagnose(store: Any, *, verify_journal: bool = False,
+def diagnose(store: Store, *, verify_journal: bool = False,
              progress: Progress | None = None) -> Report:
     report = Report(store=store.root)
     scan = scan_journal(store, progress)
-    state, reader = scan.state, scan.reader
+    state = scan.state
     report.head_seq = state.head_seq
-    report.segments = len(store.journal.segments())
+    report.segments = store.journal.stats().parts
     report.counters = state.counters.as_dict()
-    _judge_counters(report, state, reader)
+    _judge_counters(report, scan)
     _judge_checkpoints(report, store, state)
     for error in state.blob_errors:
         report.add("ERROR", "blob", error)
-    _judge_meta(report, store, reader)
+    for key in store.missing_content:
+        report.add("ERROR", "content_missing", f"{key}: its blob is missing and no projection "
+                   "holds the same content; it is served as 'content missing'", key)
     _judge_projections(report, store, state)
+    _judge_links(report, store)
+    _judge_layout(report, store)
     network = network_filesystem(store.root)
     if network:
         report.add("WARNING", "network_fs", f"the store is on a {network} file system: the "
                    "store lock may not exclude writers on other machines")
+    if store.read_only:
+        report.add("INFO", "read_only", "the store is read-only: it can be inspected, nothing "
+                   "can be written (no repair, no compact)")
     if verify_journal:
         verify_against_projections(store, report, progress, scanned=state)
     return report
 
 
-def _judge_counters(report: Report, state: State, reader: JournalReader) -> None:
-    for start in reader.unexplained_ranges():
-        segment, begin, end = start
-        report.add("ERROR", "corrupt_line", f"{segment_name(segment)} bytes {begin}-{end} are "
+def _judge_counters(report: Report, scan: Scan) -> None:
+    state, follower = scan.state, scan.follower
+    scanner = getattr(follower, "scanner", None)
+    for part, begin, end in getattr(scanner, "bad_ranges", []):
+        if (segment_name(part), begin) in state.adjudicated:
+            continue
+        report.add("ERROR", "corrupt_line", f"{segment_name(part)} bytes {begin}-{end} are "
                    "not a valid record and no journal note explains them")
-    unexplained_txns = state.counters.incomplete_txns - state.counters.incomplete_txns_noted
-    if unexplained_txns > 0:
+    unexplained = state.counters.incomplete_txns - state.counters.incomplete_txns_noted
+    if unexplained > 0:
         report.add("WARNING", "incomplete_txn",
-                   f"{unexplained_txns} txn(s) dropped for missing records with no note")
-    if reader.pending_fragment is not None:
+                   f"{unexplained} txn(s) dropped for missing records with no note")
+    if getattr(follower, "pending_fragment", None) is not None:
         report.add("INFO", "torn_tail", "the active segment ends in a torn tail; the next "
                    "writer adjudicates it")
+    backfilled = _backfilled_entities(state)
     for name, level in COUNTER_LEVELS.items():
         value = state.counters.as_dict()[name]
-        if value:
-            report.add(level, name, f"{name.replace('_', ' ')}: {value}")
+        if not value or level is None:
+            continue
+        if name == "rev_gaps" and value <= backfilled:
+            report.add("INFO", name, f"rev gaps: {value}, all from backfilled entities (a "
+                       "clone restarts its journal at each entity's last rev: expected)")
+            continue
+        report.add(level, name, f"{name.replace('_', ' ')}: {value}")
 
 
-def _judge_checkpoints(report: Report, store: Any, state: State) -> None:
-    heads = list_checkpoints(store.fileio, store.checkpoints_dir)
+def _backfilled_entities(state: State) -> int:
+    """Entities a journal restart backfilled at their projection's rev (a rev gap each)."""
+    return sum(1 for family in FAMILIES for e in state.families[family].values()
+               if e.action == "backfill" and e.rev > 1)
+
+
+def _judge_checkpoints(report: Report, store: Store, state: State) -> None:
     newest_verified = None
-    for head in reversed(heads):
-        reason = verify_checkpoint(store.checkpoints_dir, head, store.fileio, store.store_id,
+    oldest_kept = store.journal.oldest_seq()
+    for head in reversed(store.checkpoints.heads()):
+        reason = verify_checkpoint(store.checkpoints, head, store.store_id,
                                    state.checkpoint_refs, store.blobs)
         name = checkpoint_name(head)
-        report.checkpoints.append({"file": name, "head_seq": head, "verified": reason is None,
-                                   "reason": reason})
+        entry = {"file": name, "head_seq": head, "verified": reason is None, "reason": reason}
         if reason is None:
             newest_verified = newest_verified or name
+        elif reason.startswith("no checkpoint_ref") and head < oldest_kept:
+            entry["reason"] = reason = "superseded (its ref was archived by gc)"
         elif reason.startswith("no checkpoint_ref"):
-            segments = store.journal.segments()
-            if segments and head < segments[0]:
-                reason = "superseded: its checkpoint_ref was archived by gc"
-                report.checkpoints[-1]["reason"] = reason
             report.add("INFO", "orphan_checkpoint", f"{name}: {reason}")
         else:
             fallback = "; rebuild falls back to an older checkpoint"
             report.add("ERROR" if "blob" in reason else "WARNING", "checkpoint_failed",
                        f"{name}: {reason}{fallback if newest_verified is None else ''}")
+        report.checkpoints.append(entry)
 
 
-def _judge_meta(report: Report, store: Any, reader: JournalReader) -> None:
-    meta = load_meta(store.fileio, store.meta_path)
-    if meta is None:
-        report.add("INFO", "meta_rebuilt", "meta.json is missing or unreadable; the next "
-                   "writer rebuilds it from the journal")
-    elif meta.next_seq < reader.tail_seq() + 1:
-        report.add("INFO", "meta_behind", f"meta.json next_seq {meta.next_seq} is behind the "
-                   f"tail ({reader.tail_seq()}); the next writer repairs it")
-
-
-def _judge_projections(report: Report, store: Any, state: State) -> None:
+def _judge_projections(report: Report, store: Store, state: State) -> None:
+    projections = store.projections
+    if projections is None:
+        return
+    meta = _meta_applied(store)
+    behind = 0
     for family in FAMILIES:
-        for item_id in store.projections.ids(family):
-            if store.projections.read(family, item_id).status == "unreadable":
+        for item_id in projections.ids(family):
+            found = projections.read(family, item_id)
+            if found.status == "unreadable":
                 report.add("ERROR", "projection_unreadable",
                            f"state/{family}/{item_id}.json does not parse", f"{family}/{item_id}")
+                continue
+            entity = state.entity(family, item_id)
+            if found.rev is None or entity is None or entity.deleted:
+                continue
+            if found.rev < entity.rev and entity.changed_seq <= meta.get(family, 0):
+                behind += 1
+                report.add("WARNING", "projection_behind",
+                           f"state/{family}/{item_id}.json is at rev {found.rev}, behind the "
+                           f"journal's rev {entity.rev} (regressed by git checkout, stash or a "
+                           "restore?); the next writer or `doctor --repair` heals it",
+                           f"{family}/{item_id}")
+    pending = sum(1 for family in FAMILIES for e in state.families[family].values()
+                  if e.changed_seq > meta.get(family, 0))
+    if pending:
+        report.add("INFO", "projections_pending", f"{pending} entity change(s) not yet "
+                   "written to state/ (projections are caches, written after the journal)")
+
+
+def _meta_applied(store: Store) -> dict[str, int]:
+    from .meta import load_meta
+
+    meta = load_meta(store.fileio, store.meta_path)
+    return meta.applied if meta is not None else {}
+
+
+def store_links(store: Store) -> list[str]:
+    """Symbolic links inside the store's folders (the store makes none; it never follows
+    one): reported, left alone."""
+    found: list[str] = []
+    roots = [store.root]
+    face = store.location.face
+    if face is not None:
+        roots.append(face)
+    for root in roots:
+        for folder, dirs, files in os.walk(root, followlinks=False):
+            for name in dirs + files:
+                path = os.path.join(folder, name)
+                try:
+                    if stat.S_ISLNK(os.lstat(path).st_mode):
+                        found.append(path)
+                except OSError:
+                    continue
+            if len(found) > limits.links_reported_max:
+                return found
+    return found
+
+
+def _judge_links(report: Report, store: Store) -> None:
+    for path in store_links(store)[: limits.links_reported_max]:
+        report.add("WARNING", "symlink", f"{path} is a symbolic link (to "
+                   f"{_readlink(path)!r}); the store never follows it. Remove it, or "
+                   "`doctor --repair` parks it in quarantine/")
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
+def _judge_layout(report: Report, store: Store) -> None:
+    if store.location.kind == "folder" and worktree_root(os.path.dirname(store.root)):
+        report.add("WARNING", "journal_in_worktree",
+                   f"the journal lives in the git working tree ({store.root}): `git clean "
+                   "-fdx` deletes it. `agentjournal init --relocate` moves it into the git "
+                   "common dir, where git never touches it")
 
 
 def network_filesystem(path: str, mounts_file: str = "/proc/mounts") -> str | None:
@@ -225,44 +334,80 @@ def network_filesystem(path: str, mounts_file: str = "/proc/mounts") -> str | No
 
 
 # -- verify-journal --------------------------------------------------------------------
-def verify_against_projections(store: Any, report: Report,
-                               progress: Progress | None = None,
+def verify_against_projections(store: Store, report: Report, progress: Progress | None = None,
                                scanned: State | None = None) -> None:
-    """Rebuild in a temp folder from checkpoint + journal (what a cold open computes) and
-    diff it with the live projections, ephemeral fields masked; each divergent entity is
-    listed. When a checkpoint was used, the journal replayed from its first kept segment is
-    diffed too, so damage older than the checkpoint is named as well."""
-    _, cold = store.rebuild_state()
+    """Rebuild from checkpoint + journal (what a cold open computes) and diff it with the
+    projections, ephemeral fields masked; each divergent entity is listed. When a checkpoint
+    was used, the journal replayed from its first kept record is diffed too, so damage older
+    than the checkpoint is named as well. Payloads are validated fully here."""
+    cold = store.rebuild_state()
     sources = [("checkpoint+journal", cold)]
     if scanned is not None and cold.floor_seq > 0:
         sources.append(("journal replay", scanned))
+    checked = 0
     for label, state in sources:
-        with tempfile.TemporaryDirectory(prefix="agentjournal-verify-") as scratch:
-            rebuilt = Projections(os.path.join(scratch, "state"), store.fileio)
-            live = [e for family in FAMILIES for e in state.live(family)]
-            for index, entity in enumerate(live, start=1):
-                if entity.payload is not None:
-                    rebuilt.write(entity, entity.payload, equal_ok=True)
-                if progress and (index % 500 == 0 or index == len(live)):
-                    progress(f"verify ({label})", index, len(live))
-            _diff_projections(store, rebuilt, report, label)
+        checked = _verify_one(store, report, label, state, progress)
+    report.verified = {
+        "entities": checked, "head_seq": cold.head_seq,
+        "checkpoint": checkpoint_name(cold.floor_seq) if cold.floor_seq else None,
+        "against": [label for label, _ in sources],
+    }
+    _validate_payloads(report, cold)
 
 
-def _diff_projections(store: Any, rebuilt: Projections, report: Report, label: str) -> None:
+def _verify_one(store: Store, report: Report, label: str, state: State,
+                progress: Progress | None) -> int:
+    projections = store.projections
+    if projections is None:
+        return 0
+    with tempfile.TemporaryDirectory(prefix="agentjournal-verify-") as scratch:
+        rebuilt = Projections(os.path.join(scratch, "state"), store.fileio)
+        rebuilt.local_origin = store.store_id
+        live = [e for family in FAMILIES for e in state.live(family)]
+        for index, entity in enumerate(live, start=1):
+            if entity.payload is not None:
+                rebuilt.write(entity, entity.payload, equal_ok=True)
+            if progress and (index % 500 == 0 or index == len(live)):
+                progress(f"verify ({label})", index, len(live))
+        _diff_projections(projections, rebuilt, report, label)
+        return len(live)
+
+
+def _validate_payloads(report: Report, state: State) -> None:
+    for family in FAMILIES:
+        for entity in state.live(family):
+            payload = entity.payload
+            if payload is None or (is_redacted(payload) and "schema_version" not in payload):
+                continue
+            try:
+                validate_payload(family, payload)
+            except InvalidArgument as exc:
+                report.add("WARNING", "payload_invalid",
+                           f"{family} {entity.item_id} rev {entity.rev}: {exc}",
+                           f"{family}/{entity.item_id}")
+
+
+def _diff_projections(live: Projections, rebuilt: Projections, report: Report,
+                      label: str) -> None:
     """Compare every live projection file with the rebuilt one, ephemeral fields masked."""
     for family in FAMILIES:
-        for item_id in sorted(set(store.projections.ids(family)) | set(rebuilt.ids(family))):
-            live = store.projections.read(family, item_id)
+        for item_id in sorted(set(live.ids(family)) | set(rebuilt.ids(family))):
+            found = live.read(family, item_id)
             expected = rebuilt.read(family, item_id)
-            why = _divergence(family, live.doc, live.status, expected.doc)
+            why = _divergence(family, found.doc, found.status, expected.doc)
             if why:
-                _divergent(report, family, item_id, f"{why} ({label})")
+                report.divergent.append({"item_type": family, "item_id": item_id,
+                                         "reason": f"{why} ({label})"})
+                report.add("ERROR", "divergent_projection", f"{family} {item_id}: {why} "
+                           f"({label})", f"{family}/{item_id}")
 
 
 def _divergence(family: str, doc: dict[str, Any] | None, status: str,
                 expected: dict[str, Any] | None) -> str | None:
     if status == "missing":
         return "projection missing"
+    if status == "link":
+        return "projection is a symbolic link (never written through)"
     if status == "unreadable" or doc is None:
         return "projection does not parse"
     if expected is None:
@@ -278,77 +423,48 @@ def _divergence(family: str, doc: dict[str, Any] | None, status: str,
     return None
 
 
-def _divergent(report: Report, family: str, item_id: str, why: str) -> None:
-    report.divergent.append({"item_type": family, "item_id": item_id, "reason": why})
-    report.add("ERROR", "divergent_projection", f"{family} {item_id}: {why}",
-               f"{family}/{item_id}")
-
-
-def _json(doc: Any) -> bytes:
-    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-
-
 def _now() -> str:
     return clock.to_rfc3339(clock.utc_now())
 
 
-def _move(store: Any, src: str, dst: str) -> None:
-    store.fileio.mkdir(os.path.dirname(dst))
-    store.fileio.rename(src, dst)
-    store.fileio.fsync_dir(os.path.dirname(dst))
-    store.fileio.fsync_dir(os.path.dirname(src))
-
-
-def copy_tree(src: str, dst: str) -> None:
-    shutil.copytree(src, dst, dirs_exist_ok=True)
-
-
-__all__ = [
-    "Finding", "Report", "diagnose", "network_filesystem", "scan_journal", "segment_for_seq",
-]
-
-
 # -- compact, gc ------------------------------------------------------------------------
-def compact(store: Any, actor: str) -> list[str]:
+def compact(store: Store, actor: str) -> list[str]:
     ref = store.compact(actor)
     return [f"wrote checkpoint {ref['file']} at seq {ref['head_seq']} "
             f"({ref['entities']} live entities, {ref['bytes']} bytes)"]
 
 
-def verified_checkpoints(store: Any, state: State) -> list[int]:
+def verified_checkpoints(store: Store, state: State) -> list[int]:
     return [
-        head for head in list_checkpoints(store.fileio, store.checkpoints_dir)
-        if verify_checkpoint(store.checkpoints_dir, head, store.fileio, store.store_id,
-                             state.checkpoint_refs, store.blobs) is None
+        head for head in store.checkpoints.heads()
+        if verify_checkpoint(store.checkpoints, head, store.store_id, state.checkpoint_refs,
+                             store.blobs) is None
     ]
 
 
-def gc(store: Any, actor: str, progress: Progress | None = None) -> list[str]:
-    """Park segments and blobs superseded by verified checkpoints in archive/, never past
-    the second-newest verified checkpoint, never the active segment; nothing is deleted."""
+def gc(store: Store, actor: str, progress: Progress | None = None) -> list[str]:
+    """Park segments, blobs and checkpoints superseded by verified checkpoints in archive/,
+    never past the second-newest verified checkpoint, never the active segment; nothing is
+    deleted."""
     actions: list[str] = []
     with store.locked_maintenance(actor):
-        scan = scan_journal(store)
+        scan = scan_journal(store, progress)
         verified = verified_checkpoints(store, scan.state)
         if len(verified) < 2:
             return ["gc: fewer than two verified checkpoints; nothing archived "
                     "(run doctor --compact, or wait for segment rolls)"]
         boundary = verified[-2]
-        segments = store.journal.segments()
-        archive_dir = os.path.join(store.events_dir, "archive")
-        kept = list(segments)
-        for index, segment in enumerate(segments[:-1]):
-            if segments[index + 1] - 1 <= boundary:
-                _move(store, store.journal.path(segment), store.journal.archive_path(segment))
-                kept.remove(segment)
-                actions.append(f"archived {segment_name(segment)} (all seqs <= {boundary})")
-            if progress:
-                progress("gc segments", index + 1, len(segments) - 1)
-        needed = _blobs_referenced(store, kept, verified[-2:])
+        for name in store.journal.archive_through(boundary, actor):
+            actions.append(f"archived {name} (all seqs <= {boundary})")
+        kept_from = store.journal.oldest_seq()
+        for head in store.checkpoints.heads():
+            if head < boundary and head < kept_from and store.checkpoints.archive(head):
+                actions.append(f"archived {checkpoint_name(head)} (superseded by "
+                               f"{checkpoint_name(boundary)})")
+        needed = _blobs_referenced(store, verified[-2:])
         for sha in store.blobs.all_hashes():
             if sha not in needed:
-                _move(store, store.blobs.path(sha), os.path.join(archive_dir, "blobs",
-                                                                  sha[:2], sha))
+                store.blobs.archive(sha)
                 actions.append(f"archived blob {sha}")
     if not actions:
         actions.append(f"gc: nothing to archive (kept everything after seq {boundary})")
@@ -356,19 +472,16 @@ def gc(store: Any, actor: str, progress: Progress | None = None) -> list[str]:
     return actions
 
 
-def _blobs_referenced(store: Any, segments: list[int], checkpoints: list[int]) -> set[str]:
-    from .reader import scan_groups
-
+def _blobs_referenced(store: Store, checkpoints: list[int]) -> set[str]:
     needed: set[str] = set()
-    if segments:
-        for group in scan_groups(store.journal, segments[0], 0):
-            for record in group:
-                ref = record.get("payload_ref")
-                if ref:
-                    needed.add(str(ref["sha256"]))
+    for group in store.journal.scan(store.journal.oldest_seq() - 1):
+        for record in group.records:
+            ref = record.get("payload_ref")
+            if ref:
+                needed.add(str(ref["sha256"]))
     for head in checkpoints:
         scratch = State()
-        if _seed_from_checkpoint(store, head, scratch):
+        if _seed(store, head, scratch):
             for family in FAMILIES:
                 for entity in scratch.families[family].values():
                     if entity.payload_ref:
@@ -377,36 +490,51 @@ def _blobs_referenced(store: Any, segments: list[int], checkpoints: list[int]) -
 
 
 # -- repair -----------------------------------------------------------------------------
-def repair(store: Any, actor: str, progress: Progress | None = None) -> list[str]:
-    """Offline, under the lock: park unexplained corrupt bytes and bad projections in
-    quarantine/, then rebuild meta.json and every projection from the journal."""
+def repair(store: Store, actor: str, progress: Progress | None = None) -> list[str]:
+    """Offline, under the lock: park unexplained corrupt bytes, bad projections and links in
+    quarantine/, then rewrite every projection from the journal."""
     actions: list[str] = []
     quarantine = os.path.join(store.events_dir, "quarantine")
     with store.locked_maintenance(actor):
         scan = scan_journal(store, progress)
-        for segment, start, end in scan.reader.unexplained_ranges():
-            actions.append(_park_bytes(store, quarantine, segment, start, end))
-        fragment = scan.reader.pending_fragment
+        scanner = getattr(scan.follower, "scanner", None)
+        for part, start, end in getattr(scanner, "bad_ranges", []):
+            if (segment_name(part), start) not in scan.state.adjudicated:
+                actions.append(_park_bytes(store, quarantine, part, start, end))
+        fragment = getattr(scan.follower, "pending_fragment", None)
         if fragment is not None:
-            actions.append(_park_bytes(store, quarantine, fragment.segment, fragment.start,
+            actions.append(_park_bytes(store, quarantine, fragment.part, fragment.start,
                                        fragment.end, terminate=True))
+        for path in store_links(store):
+            target = os.path.join(quarantine, "links", os.path.relpath(path, store.root)
+                                  .replace(os.sep, "__"))
+            _move(store, path, target)
+            actions.append(f"parked the link {path} in quarantine/links/")
         store.reload()
         report = Report(store=store.root)
         verify_against_projections(store, report)
         for row in report.divergent:
             family, item_id = row["item_type"], row["item_id"]
-            path = store.projections.path(family, item_id)
-            if os.path.exists(path):
+            path = store.projections.path(family, item_id) if store.projections else None
+            if path and os.path.lexists(path):
                 target = os.path.join(quarantine, "state", family, f"{item_id}.json")
                 _move(store, path, target)
                 actions.append(f"parked state/{family}/{item_id}.json ({row['reason']})")
-        store.fileio.unlink(store.meta_path)
+        for sha in store.heal_blobs():
+            actions.append(f"wrote blob {sha} back from its projection (same sha256)")
         written = store.rebuild_projections()
-        actions.append(f"rebuilt meta.json and {written} projection(s) from the journal")
+        actions.append(f"rewrote {written} projection(s) and the watermarks from the journal")
     return actions
 
 
-def _park_bytes(store: Any, quarantine: str, segment: int, start: int, end: int,
+def _move(store: Store, src: str, dst: str) -> None:
+    store.fileio.mkdir(os.path.dirname(dst))
+    store.fileio.rename(src, dst)
+    store.fileio.fsync_dir(os.path.dirname(dst))
+    store.fileio.fsync_dir(os.path.dirname(src))
+
+
+def _park_bytes(store: Store, quarantine: str, segment: int, start: int, end: int,
                 *, terminate: bool = False) -> str:
     """Copy bytes [start, end) of a segment to quarantine/, then blank them in place
     (same length, so no offset moves); the reader skips blank lines."""
@@ -422,21 +550,41 @@ def _park_bytes(store: Any, quarantine: str, segment: int, start: int, end: int,
 
 
 # -- redact -----------------------------------------------------------------------------
-@dataclass
-class _Located:
-    path: str
-    start: int
-    end: int
-    record: dict[str, Any]
+def redact(store: Store, seqs: list[int], reason: str, actor: str) -> list[str]:
+    """Replace the secret fields of the records at ``seqs`` -- keeping seq, writer, byte
+    length and the coordination fields (who holds what, a plan's steps) -- in every file
+    that holds them: segments, checkpoints, blobs, projections. Crash-safe at every step:
+    the redaction note is written first (every replay redacts from there on), a rewritten
+    checkpoint's ref is appended before the file is replaced, the secret's blobs go last.
+    Running it again after a crash finishes it."""
+    wanted = _check_redaction(seqs, reason)
+    with store.locked_maintenance(actor):
+        store.refresh()
+        located = _locate(store, wanted)
+        missing = sorted(wanted - {record["seq"] for record in located})
+        if missing:
+            raise InvalidArgument(f"no entity record with seq {missing} in the journal")
+        active = store.journal.stats().active
+        if any(record.get("_segment") == active for record in located):
+            store.append_notes(actor, [], roll=True)  # close the active segment first
+        marker = {"by": actor, "at": _now()}
+        store.append_notes(actor, [("journal_note", {
+            "kind": "redaction", "seqs": sorted(wanted), "by": actor, "reason": reason,
+            "marker": {"redacted": marker}}, f"redacted {len(wanted)} record(s)")])
+        secrets: set[str] = set()
+        rewrite = _rewriter(store, marker, secrets)
+        store.journal.redact(wanted, rewrite, actor)
+        refs = _rewrite_checkpoints(store, wanted, marker, actor)
+        store.reload()
+        removed = _drop_blobs(store, secrets)
+        rewritten = store.rewrite_redacted_projections(wanted)
+    return ([f"redacted seq {seq}" for seq in sorted(wanted)]
+            + [f"rewrote checkpoint {name}" for name in refs]
+            + [f"removed blob {sha}" for sha in removed]
+            + [f"rewrote projection {key}" for key in rewritten])
 
 
-def redact(store: Any, seqs: list[int], reason: str, actor: str) -> list[str]:
-    """Replace the payloads of the records at ``seqs`` with a redaction marker: the only
-    rewrite of a sealed segment. Seq, writer and byte length are kept; projections,
-    checkpoints and blobs holding the payload are rewritten or removed; a journal_note
-    redaction records who and why."""
-    from .errors import InvalidArgument
-
+def _check_redaction(seqs: list[int], reason: str) -> set[int]:
     if not seqs or not reason.strip():
         raise InvalidArgument("redact needs at least one seq and a --reason")
     if len(reason) > limits.reason_chars_max:
@@ -446,123 +594,112 @@ def redact(store: Any, seqs: list[int], reason: str, actor: str) -> list[str]:
     if len(wanted) > limits.redact_seqs_max:
         raise InvalidArgument(f"{len(wanted)} seqs in one redaction; at most "
                               f"{limits.redact_seqs_max} (run it in parts)")
-    with store.locked_maintenance(actor):
-        located = _locate(store, wanted)
-        missing = sorted(wanted - {hit.record["seq"] for hit in located})
-        if missing:
-            raise InvalidArgument(f"no entity record with seq {missing} in the journal")
-        active = store.journal.path(store.journal.segments()[-1])
-        if any(hit.path == active for hit in located):
-            store.append_notes(actor, [], roll=True)  # seal the active segment first
-        marker = {"redacted": {"by": actor, "at": _now()}}
-        # Write-ahead: the note (with its marker) first. Every process replaying it drops
-        # the payload from memory, so a checkpoint written at a later roll -- ours while
-        # appending the refs below, or another process's -- cannot bring it back, and a
-        # redaction cut short by an error reads as redacted everywhere until it is rerun.
-        store.append_notes(actor, [("journal_note", {
-            "kind": "redaction", "seqs": sorted(wanted), "by": actor, "reason": reason,
-            "marker": marker}, f"redacted {len(wanted)} record(s)")])
-        blobs = _rewrite_segments(store, located, marker)
-        refs = _rewrite_checkpoints(store, wanted, marker)
-        notes = [("checkpoint_ref", ref, f"checkpoint {ref['file']} rewritten by redaction")
-                 for ref in refs]
-        if notes:
-            store.append_notes(actor, notes)
-        store.reload()
-        removed = _drop_blobs(store, blobs)
-        rewritten = store.rewrite_redacted_projections(wanted)
-    return ([f"redacted seq {seq}" for seq in sorted(wanted)]
-            + [f"rewrote checkpoint {ref['file']}" for ref in refs]
-            + [f"removed blob {sha}" for sha in removed]
-            + [f"rewrote projection {key}" for key in rewritten])
+    return wanted
 
 
-def _locate(store: Any, wanted: set[int]) -> list[_Located]:
-    from .errors import InvalidArgument
-    from .reader import _parse, _split_lines
+def _locate(store: Store, wanted: set[int]) -> list[Record]:
+    found = []
+    for record in store.journal.records_at(wanted):
+        if record["item_type"] == "journal":
+            raise InvalidArgument(f"seq {record['seq']} is a journal record, not an entity")
+        if "payload" not in record and "payload_ref" not in record:
+            raise InvalidArgument(f"seq {record['seq']} is a {record['action']} record with "
+                                  "no payload; only entity records can be redacted")
+        found.append(record)
+    return found
 
-    hits: list[_Located] = []
-    paths = [store.journal.path(s) for s in store.journal.segments()]
-    archive = os.path.join(store.events_dir, "archive")
-    paths += sorted(os.path.join(archive, n) for n in store.fileio.listdir(archive)
-                    if n.startswith("seg-"))
-    for path in paths:
-        data = store.fileio.read_file(path) or b""
-        lines, _ = _split_lines(data)
-        for line in lines:
-            record = _parse(line.raw)
-            if record is None or record["seq"] not in wanted:
+
+def _rewriter(store: Store, marker: dict[str, Any],
+              secrets: set[str]) -> Callable[[Record, int | None], Record]:
+    """How a record is rewritten: the redacted payload inline when it fits the line, else
+    in a new blob of its own (a ref is short); the old blob is remembered to be dropped."""
+
+    def rewrite(record: Record, width: int | None) -> Record:
+        out = {k: v for k, v in record.items() if not k.startswith("_")}
+        family = str(out["item_type"])
+        payload = out.pop("payload", None)
+        ref = out.pop("payload_ref", None)
+        if ref is not None:
+            secrets.add(str(ref["sha256"]))
+            try:
+                payload = store.blobs.get_payload(ref)
+            except StoreError:
+                payload = {"id": out.get("item_id")}
+        if payload is None or (is_redacted(payload) and "schema_version" not in payload):
+            payload = {"id": out.get("item_id")}
+        redacted = redact_payload(family, payload, {"redacted": marker})
+        if out.get("summary"):
+            out["summary"] = "redacted"  # summaries quote titles: the secret too
+        if out["action"] == "renew":
+            out["payload"] = {k: v for k, v in redacted.items() if k in MODELS[family].EPHEMERAL}
+            return out
+        inline = {**out, "payload": redacted}
+        if width is None or len(encode_built(inline)) <= width:
+            return inline
+        data = payload_bytes(redacted)
+        new_ref = blob_ref(data)
+        store.blobs.put(data)
+        return {**out, "payload_ref": new_ref}
+
+    return rewrite
+
+
+def _rewrite_checkpoints(store: Store, wanted: set[int], marker: dict[str, Any],
+                         actor: str) -> list[str]:
+    """Each checkpoint that holds a redacted record: its new ref first, then the file."""
+    names = []
+    for head in store.checkpoints.heads():
+        data = store.checkpoints.read(head)
+        if data is None:
+            continue
+        doc = read_doc(data)
+        if not _redact_rows(store, doc, wanted, marker):
+            continue
+        new = dump_doc(doc)
+        import hashlib
+
+        live = sum(1 for rows in doc["entities"].values() for row in rows.values()
+                   if row.get("action") != "delete")
+        ref = {"file": checkpoint_name(head), "sha256": hashlib.sha256(new).hexdigest(),
+               "head_seq": head, "entities": live, "bytes": len(new), "blobs": []}
+        store.append_notes(actor, [("checkpoint_ref", ref,
+                                    f"checkpoint {ref['file']} rewritten by redaction")])
+        store.checkpoints.write(head, new)
+        names.append(checkpoint_name(head))
+    return names
+
+
+def _redact_rows(store: Store, doc: dict[str, Any], wanted: set[int],
+                 marker: dict[str, Any]) -> bool:
+    changed = False
+    for family, rows in doc.get("entities", {}).items():
+        for row in rows.values():
+            if row.get("seq") not in wanted or not ("payload" in row or "payload_ref" in row):
                 continue
-            if "payload" not in record and "payload_ref" not in record:
-                raise InvalidArgument(f"seq {record['seq']} is a {record['action']} record with "
-                                      "no payload; only entity records can be redacted")
-            if record["item_type"] == "journal":
-                raise InvalidArgument(f"seq {record['seq']} is a journal record, not an entity")
-            hits.append(_Located(path, line.start, line.end, record))
-    return hits
+            payload = row.pop("payload", None)
+            ref = row.pop("payload_ref", None)
+            if ref is not None:
+                try:
+                    payload = store.blobs.get_payload(ref)
+                except StoreError:
+                    payload = None
+            row["payload"] = redact_payload(family, payload or {"id": row.get("id")},
+                                            {"redacted": marker})
+            changed = True
+    return changed
 
 
-def _rewrite_segments(store: Any, located: list[_Located], marker: dict[str, Any]) -> set[str]:
-    from .errors import InvalidArgument
-
-    blobs: set[str] = set()
-    by_path: dict[str, list[_Located]] = {}
-    for hit in located:
-        by_path.setdefault(hit.path, []).append(hit)
-    for path, hits in by_path.items():
-        data = bytearray(store.fileio.read_file(path) or b"")
-        for hit in hits:
-            record = dict(hit.record)
-            if record.get("payload_ref"):
-                blobs.add(str(record.pop("payload_ref")["sha256"]))
-            record["payload"] = marker
-            if record.get("summary"):
-                record["summary"] = "redacted"  # summaries quote titles: the secret too
-            line = orjson.dumps(record)
-            width = hit.end - hit.start
-            if len(line) > width:
-                raise InvalidArgument(f"seq {record['seq']}: the redaction marker is longer "
-                                      "than the record; shorten the actor name")
-            data[hit.start:hit.end] = line + b" " * (width - len(line))
-        store.fileio.write_atomic(path, bytes(data))
-    return blobs
-
-
-def _rewrite_checkpoints(store: Any, wanted: set[int], marker: dict[str, Any]
-                         ) -> list[dict[str, Any]]:
-    import hashlib
-
-    refs = []
-    for head in list_checkpoints(store.fileio, store.checkpoints_dir):
-        name = checkpoint_name(head)
-        path = os.path.join(store.checkpoints_dir, name)
-        doc = orjson.loads(store.fileio.read_file(path) or b"{}")
-        changed = False
-        for rows in doc.get("entities", {}).values():
-            for row in rows.values():
-                if row.get("seq") in wanted and ("payload" in row or "payload_ref" in row):
-                    row.pop("payload_ref", None)
-                    row["payload"] = marker
-                    changed = True
-        if changed:
-            data = _json(doc)
-            store.fileio.write_atomic(path, data)
-            live = sum(1 for rows in doc["entities"].values() for row in rows.values()
-                       if row.get("action") != "delete")
-            refs.append({"file": name, "sha256": hashlib.sha256(data).hexdigest(),
-                         "head_seq": head, "entities": live, "bytes": len(data), "blobs": []})
-    return refs
-
-
-def _drop_blobs(store: Any, blobs: set[str]) -> list[str]:
+def _drop_blobs(store: Store, blobs: set[str]) -> list[str]:
     """Remove redacted blobs nothing else references (redaction is the one deletion)."""
     if not blobs:
         return []
-    still = _blobs_referenced(store, store.journal.segments(),
-                              list_checkpoints(store.fileio, store.checkpoints_dir))
+    still = _blobs_referenced(store, store.checkpoints.heads())
     removed = []
     for sha in sorted(blobs - still):
-        store.fileio.unlink(store.blobs.path(sha))
-        store.fileio.unlink(os.path.join(store.events_dir, "archive", "blobs", sha[:2], sha))
+        store.blobs.remove(sha)
         removed.append(sha)
     return removed
+
+
+__all__ = ["Finding", "Report", "compact", "diagnose", "gc", "network_filesystem", "redact",
+           "repair", "scan_journal", "store_links", "verify_against_projections"]

@@ -33,13 +33,17 @@ class Conflict(UserError):
 class ClaimConflict(Conflict):
     """The target holds an active, unexpired claim of another actor."""
 
-    def __init__(self, target: str, holder: str, claim_id: str, expires_at: str) -> None:
+    def __init__(self, target: str, holder: str, claim_id: str, expires_at: str,
+                 theirs: str | None = None) -> None:
         self.target = target
         self.holder = holder
         self.claim_id = claim_id
         self.expires_at = expires_at
+        self.theirs = theirs  # the overlapping target of theirs, when it is not the same one
+        what = f"target {target!r}" if theirs is None else \
+            f"target {target!r} overlaps {theirs!r}, which is"
         super().__init__(
-            f"target {target!r} is claimed by {holder!r} ({claim_id}) until {expires_at}; "
+            f"{what} claimed by {holder!r} ({claim_id}) until {expires_at}; "
             "pick other work, or wait until the claim expires or its holder releases it"
         )
 
@@ -71,9 +75,44 @@ class LockTimeout(StoreError):
 class StoreIOError(StoreError):
     """A file-system operation failed. A failed write is a failed mutation."""
 
+    def __init__(self, message: str, operation: str | None = None) -> None:
+        super().__init__(message)
+        self.operation = operation  # the I/O seam's operation name, when it comes from there
+
+
+class SymlinkRefused(StoreIOError):
+    """A symbolic link where the store expected its own file or folder: never followed."""
+
+
+class NotApplied(StoreIOError):
+    """The journal write failed before anything of the mutation was in the journal: it was
+    not applied, and retrying is safe."""
+
+
+class OutcomeUnknown(StoreIOError):
+    """The journal write happened but could not be confirmed durable (the fsync failed, or
+    the journal file was replaced while writing): the mutation may have been applied.
+    Retrying with the same ``request_id`` is safe: a repeat returns the first answer."""
+
+
+class ReadOnlyStore(StoreError):
+    """The store can be read but not written (a read-only file system or folder)."""
+
+
+class StoreNotFound(StoreError):
+    """No store where one was looked for (and none is created implicitly)."""
+
+
+class RequestReused(UserError):
+    """A ``request_id`` repeated with different arguments."""
+
 
 class StoreCorrupt(StoreError):
     """The store is damaged in a way the hot path will not guess around."""
+
+
+class JournalReplaced(StoreCorrupt):
+    """A journal file this process holds open is no longer the one at its path."""
 
 
 class BlobError(StoreCorrupt):

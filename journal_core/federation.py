@@ -1,30 +1,43 @@
-"""Federation (SPEC §12): export a journal slice, import one, converge without a server.
+"""Federation (docs/design.md, "Federation"): export a journal slice, import one, converge
+without a server.
 
 A slice is JSON lines: a header (format, origin store id, seq range, counts, sha256 of the
 body), then the entity records, each carrying its ``origin`` (the store, seq and writer that
-first wrote it — kept when a record travels on through a third store), then the blobs they
-reference. Import verifies the whole slice before applying anything, then applies it in
-chunks, one lock hold and one txn per chunk, deduplicating by origin.
+first wrote it -- kept when a record travels on through a third store), then the blobs they
+reference. Both directions stream: export spools the body to a temporary file while it
+hashes it; import reads the slice three times from a file (verify everything; store the
+blobs; apply records in chunks), so memory stays flat whatever the slice's size.
+
+A slice is not signed (anyone can recompute its sha256), so import checks what it would
+otherwise trust: every payload validates fully and names the record's own id, and an
+imported claim cannot expire later than its record's time plus its ttl. Any violation
+refuses the whole slice, with nothing applied.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
-from . import limits
+from . import clock, limits
 from .errors import InvalidArgument, RecordInvalid
-from .reader import scan_groups
+from .migrations import upgrade
 from .record import check_record
+from .store import Store
+from .vocabulary import ENTITY_STATE_ACTIONS, TOMBSTONE_ACTIONS
 
 SLICE_FORMAT = "agentjournal-slice"
 SLICE_VERSION = 1
 Progress = Callable[[str, int, int], None]
+EXPORTED_ACTIONS = ENTITY_STATE_ACTIONS | TOMBSTONE_ACTIONS
+STRIPPED_KEYS = ("seq", "txn", "writer", "request")
 
 
 class SliceRefused(InvalidArgument):
@@ -46,43 +59,76 @@ class ImportResult:
 
 
 # -- export -----------------------------------------------------------------------------
-def export_slice(store: Any, since_seq: int = 0) -> bytes:
-    """Every entity record with seq > ``since_seq``, as one slice."""
+def check_since(since_seq: object) -> int:
     if isinstance(since_seq, bool) or not isinstance(since_seq, int) or since_seq < 0:
         raise InvalidArgument("--since must be a non-negative seq")
+    return since_seq
+
+
+def write_slice(store: Store, out: IO[bytes], since_seq: int = 0,
+                progress: Progress | None = None) -> dict[str, Any]:
+    """Write every entity record with seq > ``since_seq`` to ``out`` as one slice; returns
+    its header. Memory stays flat: the body is spooled while it is hashed."""
+    check_since(since_seq)
     store.refresh()
     head = store.head_seq
-    lines: list[bytes] = []
-    blobs: dict[str, bytes] = {}
-    for record in _entity_records(store, since_seq, head):
-        lines.append(orjson.dumps(_with_origin(record, store.store_id)))
-        ref = record.get("payload_ref")
-        if ref and ref["sha256"] not in blobs:
-            blobs[ref["sha256"]] = store.blobs.get(ref)
-    for sha, data in sorted(blobs.items()):
-        lines.append(orjson.dumps({"blob": sha, "base64": base64.b64encode(data).decode()}))
-    body = b"".join(line + b"\n" for line in lines)
-    header = {
-        "format": SLICE_FORMAT, "version": SLICE_VERSION, "origin": store.store_id,
-        "since_seq": since_seq, "head_seq": head, "records": len(lines) - len(blobs),
-        "blobs": len(blobs), "body_sha256": hashlib.sha256(body).hexdigest(),
-    }
-    return orjson.dumps(header) + b"\n" + body
+    if since_seq > head:
+        raise InvalidArgument(f"--since {since_seq} is past the head of the journal ({head}): "
+                              "there is nothing after it to export")
+    digest = hashlib.sha256()
+    records = 0
+    blobs: list[str] = []
+    with tempfile.TemporaryFile(prefix="agentjournal-slice-") as body:
+        for record in _entity_records(store, since_seq, head, progress):
+            line = orjson.dumps(_with_origin(record, store.store_id)) + b"\n"
+            body.write(line)
+            digest.update(line)
+            records += 1
+            ref = record.get("payload_ref")
+            if ref and ref["sha256"] not in blobs:
+                blobs.append(ref["sha256"])
+        for sha in sorted(blobs):
+            data = store.blobs.get({"sha256": sha})
+            line = orjson.dumps({"blob": sha, "base64": base64.b64encode(data).decode()}) + b"\n"
+            body.write(line)
+            digest.update(line)
+        header = {
+            "format": SLICE_FORMAT, "version": SLICE_VERSION, "origin": store.store_id,
+            "since_seq": since_seq, "head_seq": head, "records": records,
+            "blobs": len(blobs), "body_sha256": digest.hexdigest(),
+        }
+        out.write(orjson.dumps(header) + b"\n")
+        body.seek(0)
+        shutil.copyfileobj(body, out, limits.slice_copy_bytes)
+    return header
 
 
-def _entity_records(store: Any, since_seq: int, head: int) -> Iterator[dict[str, Any]]:
-    segments = store.journal.segments()
-    if not segments:
-        return
-    for group in scan_groups(store.journal, segments[0], 0):
-        for record in group:
-            if since_seq < record["seq"] <= head and record["item_type"] != "journal" \
-                    and "entity_rev" in record:
+def export_slice(store: Store, since_seq: int = 0) -> bytes:
+    """A whole slice in memory (small stores, tests); ``write_slice`` streams."""
+    with tempfile.TemporaryFile() as out:
+        write_slice(store, out, since_seq)
+        out.seek(0)
+        return out.read()
+
+
+def _entity_records(store: Store, since_seq: int, head: int,
+                    progress: Progress | None) -> Iterator[dict[str, Any]]:
+    done = 0
+    for group in store.journal.scan(since_seq):
+        for record in group.records:
+            if record["seq"] > head:
+                return
+            if record["action"] in EXPORTED_ACTIONS and record["item_type"] != "journal":
                 yield record
+        done = group.last_seq
+        if progress and done % limits.progress_every_records < len(group):
+            progress("export", done - since_seq, head - since_seq)
+    if progress:
+        progress("export", head - since_seq, head - since_seq)
 
 
 def _with_origin(record: dict[str, Any], store_id: str) -> dict[str, Any]:
-    out = {k: v for k, v in record.items() if k not in ("seq", "txn", "writer")}
+    out = {k: v for k, v in record.items() if k not in STRIPPED_KEYS}
     out["origin"] = record.get("origin") or {
         "store": store_id, "seq": record["seq"], "writer": record["writer"]}
     return out
@@ -90,17 +136,62 @@ def _with_origin(record: dict[str, Any], store_id: str) -> dict[str, Any]:
 
 # -- import -----------------------------------------------------------------------------
 @dataclass
-class Slice:
+class Checked:
     header: dict[str, Any]
-    records: list[dict[str, Any]]
-    blobs: dict[str, bytes]
+    records: int
+    blobs: int
 
 
-def parse_slice(data: bytes) -> Slice:
-    """Verify a slice completely (header, hash, every record, every blob) or refuse it."""
-    header_line, newline, body = data.partition(b"\n")
+def parse_slice(data: bytes) -> Checked:
+    """Verify a slice held in memory (tests and small slices)."""
+    with tempfile.TemporaryFile() as spool:
+        spool.write(data)
+        spool.seek(0)
+        return check_slice(spool)
+
+
+def check_slice(slice_file: IO[bytes], progress: Progress | None = None) -> Checked:
+    """Verify a slice completely -- header, hash, every record (identity and bounds
+    included), every blob -- or refuse it. Reads the file once, keeps nothing."""
+    slice_file.seek(0)
+    header = _header(slice_file.readline())
+    digest = hashlib.sha256()
+    records = 0
+    referenced: set[str] = set()
+    carried: set[str] = set()
+    number = 1
+    for line in slice_file:
+        number += 1
+        digest.update(line)
+        item = _line(line, number)
+        if item is None:
+            continue
+        if "blob" in item:
+            _blob(item, number)
+            carried.add(str(item["blob"]))
+        else:
+            record = _slice_record(item, number)
+            records += 1
+            if record.get("payload_ref"):
+                referenced.add(record["payload_ref"]["sha256"])
+        if progress and number % limits.progress_every_records == 0:
+            progress("verify slice", records, int(header.get("records") or 0))
+    if digest.hexdigest() != header.get("body_sha256"):
+        raise SliceRefused("the slice body does not match its sha256: it is truncated or was "
+                           "altered; nothing was imported")
+    if records != header.get("records") or len(carried) != header.get("blobs"):
+        raise SliceRefused("the slice holds a different number of records or blobs than its "
+                           "header says; nothing was imported")
+    missing = sorted(referenced - carried)
+    if missing:
+        raise SliceRefused(f"a record references blob {missing[0]} that the slice does not "
+                           "carry; nothing was imported")
+    return Checked(header, records, len(carried))
+
+
+def _header(line: bytes) -> dict[str, Any]:
     try:
-        header = orjson.loads(header_line)
+        header = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise SliceRefused(
             f"not an agentjournal slice: the header does not parse ({exc})") from exc
@@ -109,36 +200,20 @@ def parse_slice(data: bytes) -> Slice:
     if header.get("version") != SLICE_VERSION:
         raise SliceRefused(f"slice format version {header.get('version')!r} is not supported "
                            f"(this agentjournal reads version {SLICE_VERSION})")
-    if not newline or hashlib.sha256(body).hexdigest() != header.get("body_sha256"):
-        raise SliceRefused("the slice body does not match its sha256: it is truncated or "
-                           "was altered; nothing was imported")
-    records, blobs = _parse_body(body)
-    if len(records) != header.get("records") or len(blobs) != header.get("blobs"):
-        raise SliceRefused("the slice holds a different number of records or blobs than its "
-                           "header says; nothing was imported")
-    for record in records:
-        ref = record.get("payload_ref")
-        if ref and ref["sha256"] not in blobs:
-            raise SliceRefused(f"record {record['origin']} references blob {ref['sha256']} "
-                               "that the slice does not carry")
-    return Slice(header, records, blobs)
+    return header
 
 
-def _parse_body(body: bytes) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
-    records: list[dict[str, Any]] = []
-    blobs: dict[str, bytes] = {}
-    for number, line in enumerate(body.split(b"\n"), start=2):
-        if not line:
-            continue
-        try:
-            item = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise SliceRefused(f"slice line {number} does not parse: {exc}") from exc
-        if isinstance(item, dict) and "blob" in item:
-            blobs[str(item["blob"])] = _blob(item, number)
-        else:
-            records.append(_slice_record(item, number))
-    return records, blobs
+def _line(line: bytes, number: int) -> dict[str, Any] | None:
+    text = line.strip()
+    if not text:
+        return None
+    try:
+        item = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise SliceRefused(f"slice line {number} does not parse: {exc}") from exc
+    if not isinstance(item, dict):
+        raise SliceRefused(f"slice line {number} is not an object")
+    return item
 
 
 def _blob(item: dict[str, Any], number: int) -> bytes:
@@ -151,40 +226,125 @@ def _blob(item: dict[str, Any], number: int) -> bytes:
     return data
 
 
-def _slice_record(item: Any, number: int) -> dict[str, Any]:
-    if not isinstance(item, dict) or not isinstance(item.get("origin"), dict):
+def _slice_record(item: dict[str, Any], number: int) -> dict[str, Any]:
+    if not isinstance(item.get("origin"), dict):
         raise SliceRefused(f"slice line {number} is not an exported record")
-    probe = {**item, "seq": item["origin"].get("seq"), "txn": [item["origin"].get("seq"), 1],
-             "writer": item["origin"].get("writer")}
+    origin = item["origin"]
+    probe = {**item, "seq": origin.get("seq"), "txn": [origin.get("seq"), 1],
+             "writer": origin.get("writer")}
     try:
         check_record(probe)
     except RecordInvalid as exc:
         raise SliceRefused(f"slice line {number}: {exc}") from exc
-    if "entity_rev" not in item:
+    if item["action"] not in EXPORTED_ACTIONS:
         raise SliceRefused(f"slice line {number}: only entity records travel in a slice")
+    payload = item.get("payload")
+    if payload is not None:
+        _check_payload(item, payload, number)
     return item
 
 
-def import_slice(store: Any, data: bytes, *, chunk_records: int = limits.import_chunk_records,
-                 progress: Progress | None = None) -> ImportResult:
-    """Apply a verified slice in chunks (one lock hold and one txn each). Idempotent and
-    resumable: records already here (by origin store, seq and writer) are skipped."""
+def _check_payload(item: dict[str, Any], payload: dict[str, Any], number: int) -> None:
+    """What a slice could lie about: the entity's identity, and a claim's hold."""
+    family = str(item["item_type"])
+    try:
+        upgraded = upgrade(family, payload)
+    except InvalidArgument as exc:
+        raise SliceRefused(f"slice line {number}: {family} {item['item_id']}: {exc}") from exc
+    if upgraded.get("id") != item["item_id"]:
+        raise SliceRefused(f"slice line {number}: the payload's id {upgraded.get('id')!r} is "
+                           f"not the record's item_id {item['item_id']!r}; nothing was imported")
+    if family == "claim":
+        _check_claim_hold(item, upgraded, number)
+
+
+def _check_claim_hold(item: dict[str, Any], claim: dict[str, Any], number: int) -> None:
+    try:
+        written = clock.parse_rfc3339(str(item["ts"]))
+        expires = clock.parse_rfc3339(str(claim["expires_at"]))
+    except ValueError as exc:
+        raise SliceRefused(f"slice line {number}: claim {item['item_id']}: {exc}") from exc
+    latest = clock.plus_seconds(written, int(claim["ttl_s"]) + limits.import_clock_skew_s)
+    if expires > latest:
+        raise SliceRefused(
+            f"slice line {number}: claim {item['item_id']} has expires_at {claim['expires_at']}, "
+            f"later than its record's time ({item['ts']}) plus its ttl_s ({claim['ttl_s']}); "
+            "nothing was imported")
+
+
+def _records(slice_file: IO[bytes]) -> Iterator[dict[str, Any]]:
+    slice_file.seek(0)
+    slice_file.readline()
+    for number, line in enumerate(slice_file, start=2):
+        item = _line(line, number)
+        if item is not None and "blob" not in item:
+            yield item
+
+
+def _blobs(slice_file: IO[bytes]) -> Iterator[tuple[str, bytes]]:
+    slice_file.seek(0)
+    slice_file.readline()
+    for number, line in enumerate(slice_file, start=2):
+        item = _line(line, number)
+        if item is not None and "blob" in item:
+            yield str(item["blob"]), _blob(item, number)
+
+
+def import_file(store: Store, slice_file: IO[bytes], *,
+                chunk_records: int = limits.import_chunk_records,
+                progress: Progress | None = None) -> ImportResult:
+    """Apply a slice in chunks (one lock hold and one txn each), after verifying all of it.
+    Idempotent and resumable: records already here (by origin store, seq and writer) are
+    skipped."""
     if chunk_records < 1:
         raise InvalidArgument("chunk size must be at least 1")
-    parsed = parse_slice(data)
-    result = ImportResult(origin=str(parsed.header["origin"]), records=len(parsed.records))
-    for sha, blob in parsed.blobs.items():  # blobs land before any record that needs them
+    checked = check_slice(slice_file, progress)
+    result = ImportResult(origin=str(checked.header["origin"]), records=checked.records)
+    for sha, blob in _blobs(slice_file):  # blobs land before any record that needs them
         stored = store.blobs.put(blob)
         if stored["sha256"] != sha:
             raise SliceRefused(f"blob {sha} changed while it was stored")
-    total = len(parsed.records)
-    for start in range(0, total, chunk_records):
-        chunk = parsed.records[start:start + chunk_records]
-        applied, skipped, conflicts = store.import_chunk(chunk)
-        result.applied += applied
-        result.skipped += skipped
-        result.conflicts.extend(conflicts)
-        result.chunks += 1
-        if progress:
-            progress("import", min(start + chunk_records, total), total)
+    chunk: list[dict[str, Any]] = []
+    done = 0
+    for record in _records(slice_file):
+        chunk.append(record)
+        if len(chunk) >= chunk_records:
+            done += _apply(store, chunk, result)
+            chunk = []
+            if progress:
+                progress("import", done, checked.records)
+    if chunk:
+        done += _apply(store, chunk, result)
+    if progress:
+        progress("import", done, checked.records)
     return result
+
+
+def _apply(store: Store, chunk: list[dict[str, Any]], result: ImportResult) -> int:
+    applied, skipped, conflicts = store.import_chunk(chunk)
+    result.applied += applied
+    result.skipped += skipped
+    result.conflicts.extend(conflicts)
+    result.chunks += 1
+    return len(chunk)
+
+
+def import_slice(store: Store, data: bytes, *, chunk_records: int = limits.import_chunk_records,
+                 progress: Progress | None = None) -> ImportResult:
+    """A slice held in memory (tests); ``import_file`` streams from a file."""
+    with tempfile.TemporaryFile() as spool:
+        spool.write(data)
+        return import_file(store, spool, chunk_records=chunk_records, progress=progress)
+
+
+def spool_stdin(stream: IO[bytes]) -> IO[bytes]:
+    """A seekable copy of a stream (import reads a slice more than once)."""
+    spool = tempfile.TemporaryFile(prefix="agentjournal-import-")
+    shutil.copyfileobj(stream, spool, limits.slice_copy_bytes)
+    spool.seek(0)
+    return spool
+
+
+__all__ = ["ImportResult", "SliceRefused", "check_slice", "export_slice", "import_file",
+           "import_slice", "parse_slice", "spool_stdin", "write_slice"]
+

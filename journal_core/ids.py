@@ -8,19 +8,14 @@ import secrets
 
 from . import limits
 from .errors import InvalidArgument
+from .vocabulary import FAMILIES, FAMILY_PREFIXES
 
 ITEM_ID_PATTERN = re.compile(rf"^[a-z0-9_]{{1,{limits.item_id_chars_max}}}$")
 WRITER_PATTERN = re.compile(r"^w_[0-9]+-[0-9a-f]{12}$")
 ACTOR_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
 
-FAMILY_PREFIXES: dict[str, str] = {
-    "plan": "pln_",
-    "claim": "clm_",
-    "memory": "mem_",
-    "message": "msg_",
-    "handoff": "hnd_",
-}
-FAMILIES: tuple[str, ...] = tuple(FAMILY_PREFIXES)
+__all__ = ["FAMILIES", "FAMILY_PREFIXES", "check_actor", "check_family", "check_item_id",
+           "new_item_id", "writer_id"]
 
 
 def new_item_id(family: str) -> str:

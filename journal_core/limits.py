@@ -48,3 +48,76 @@ import_chunk_records = 500
 page_items_max = 200
 unseen_events_max = 1000
 search_hits_max = 100
+
+# File reservations (paths.py)
+file_path_components_max = 64
+glob_range_chars_max = 256
+claim_targets_max = 32
+step_ref_chars_max = 80  # a blocker: "s3" or "<plan_id>/<step_id>"
+step_blockers_max = 32
+plan_priority_min = -1000
+plan_priority_max = 1000
+
+# Idempotent retries (request_id)
+request_id_chars_max = 64
+requests_kept_min = 100_000  # a repeat is recognized among at least this many mutations ...
+request_window_s = 24 * 3600  # ... or for at least this long, whichever keeps more
+requests_kept_max = 1_000_000  # and never more than this many (memory bound)
+
+# Lock
+lock_retake_max = 3  # a lock file found replaced is retaken at most this many times
+
+# Reading the local journal
+segment_read_all_bytes_max = 64 * 1024 * 1024  # one read of a follower catching up
+scan_chunk_records = 1000  # records a scan decodes before it yields
+
+# The work queue (work_queue.py)
+blockers_shown_max = 8  # reasons an answer lists before "and N more"
+dependency_walk_max = 20_000  # edges a cycle check may follow
+ready_page_max = 100
+
+# Cursors
+cursor_file_name_bytes_max = 200  # well under the 255 bytes of a file name
+cursor_file_bytes_max = 4096
+
+# Projections (projection.py)
+projector_flush_s = 10.0  # how long close() waits for queued projection writes
+projector_retry_s = 0.05  # a busy projection lock is tried again after this
+
+# Reads
+read_refresh_records_max = 200_000  # a read catches up at most this much, then says stale
+
+# Group commit (commit.py)
+commit_batch_max = 64  # mutations one lock hold commits together at most
+records_page_max = 1000  # records_after (tail) answers at most this many at once
+links_reported_max = 50  # symbolic links doctor lists at most
+
+# Federation
+slice_copy_bytes = 1024 * 1024
+import_clock_skew_s = 5  # an imported claim's expiry may exceed ts + ttl_s by this much
+progress_every_records = 500
+
+# Compact rows and events (queries.py)
+row_title_chars_max = 120
+event_summary_chars_max = 160
+snippet_chars_max = 160
+search_query_chars_max = 500
+search_terms_max = 16
+paths_query_max = 64
+history_revs_max = 1000
+
+# The work briefing: it must stay small whatever the size of the store.
+briefing_unseen_events_max = 8
+briefing_unseen_scan_seqs_max = 20_000  # unseen_count is a lower bound past this many seqs
+briefing_claims_max = 10
+briefing_plans_max = 3
+briefing_plan_steps_max = 3
+briefing_memory_max = 5
+briefing_ready_max = 3
+briefing_list_max = 3
+briefing_title_chars_max = 64
+briefing_summary_chars_max = 72
+briefing_target_chars_max = 80
+claim_max_s_max = 30 * 24 * 3600  # keepalive extends a claim for at most this long
+unseen_page_default = 20  # read_unseen's default page: it must fit one turn of an agent
+unseen_summary_chars_max = 100

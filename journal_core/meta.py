@@ -1,8 +1,15 @@
-"""meta.json (SPEC §4): a checksummed cache of next_seq, watermarks and the active segment.
+"""``events/meta.json``: the projections' watermarks (docs/design.md, "Projections").
 
-It is never the truth. Writers overwrite it in place after every mutation (cheap; a torn
-copy fails its checksum), and atomically (temp, fsync, rename, fsync folder) when it is
-rebuilt or when a segment rolls. Anything unreadable is rebuilt from the journal.
+``applied[family] = N`` says every change of that family up to seq N is in its projection
+files. It is a cache of a cache: checksummed, overwritten in place, rebuilt (as zeros, which
+makes the projector re-check every projection once) when missing or unreadable. It also
+records the boot of the machine that wrote it (a power loss may keep meta and lose the
+projection writes it covers, so the first projector of a new boot re-checks everything)
+and, when projections are tracked in git, the stamp of the git index it last checked
+against (a checkout or stash rewrites tracked projections behind the store's back).
+
+Stores written before the journal kept its own position also kept ``next_seq`` and
+``active_segment`` here; they are read and ignored.
 """
 
 from __future__ import annotations
@@ -19,25 +26,20 @@ from .fileio import FileIO
 @dataclass
 class Meta:
     store_id: str
-    next_seq: int
-    active_segment: str
     applied: dict[str, int] = field(default_factory=dict)
-    boot_id: str | None = None  # the boot of the machine that last wrote it (see Store)
-    rebuilt: bool = False  # made from the journal, not read: write it atomically
-    rolled: bool = False  # the active segment changed: write it atomically
-    rebooted: bool = False  # read, but written in an earlier boot: write it atomically
+    boot_id: str | None = None
+    git_index: list[int] | None = None  # (mtime_ns, size, inode) of the checked git index
 
     def to_bytes(self) -> bytes:
-        body = {
-            "active_segment": self.active_segment,
+        body: dict[str, Any] = {
             "applied": dict(sorted(self.applied.items())),
-            "next_seq": self.next_seq,
             "store_id": self.store_id,
         }
         if self.boot_id is not None:
             body["boot_id"] = self.boot_id
-        checksum = zlib.crc32(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
-        body["crc32"] = checksum
+        if self.git_index is not None:
+            body["git_index"] = self.git_index
+        body["crc32"] = zlib.crc32(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
         return orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
 
 
@@ -56,12 +58,11 @@ def parse_meta(data: bytes | None) -> Meta | None:
         return None
     try:
         applied = {str(k): int(v) for k, v in body["applied"].items()}
+        index = body.get("git_index")
         return Meta(
-            store_id=str(body["store_id"]),
-            next_seq=int(body["next_seq"]),
-            active_segment=str(body["active_segment"]),
-            applied=applied,
+            store_id=str(body["store_id"]), applied=applied,
             boot_id=str(body["boot_id"]) if body.get("boot_id") is not None else None,
+            git_index=[int(x) for x in index] if isinstance(index, list) else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None

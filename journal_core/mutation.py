@@ -1,9 +1,9 @@
-"""One mutation (SPEC §6.3): load, let the verb change, diff, emit.
+"""One mutation (docs/design.md, "Emission"): load, let the verb change, diff, emit.
 
 Verbs never build records. They load entities through the mutation, change them, put them
 back, and annotate intent. ``changes()`` diffs every touched entity against what was loaded:
 each real change becomes a record (annotated -> its action; unannotated -> ``update`` and a
-doctor counter); an ephemeral-only change becomes a projection write without a record.
+doctor counter); a change of ephemeral fields only becomes a ``renew`` record (no rev bump).
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from . import clock
 from .entities import Entity, mask_ephemeral, model_for, validate_payload
 from .errors import Conflict, InvalidArgument, NotFound
 from .ids import check_item_id, new_item_id
-from .record import ENTITY_STATE_ACTIONS
 from .replay import UNANNOTATED_SUMMARY, is_redacted
+from .vocabulary import ENTITY_STATE_ACTIONS
 
 E = TypeVar("E", bound=Entity)
 Key = tuple[str, str]
@@ -30,6 +30,7 @@ class Loaded:
     rev: int  # the entity's current rev (tombstones included), 0 when never seen
     payload: Payload | None  # None when absent or deleted
     origin: str | None = None  # the store that owns its current version, if not this one
+    seq: int = 0  # the seq of its current record
 
 
 @dataclass
@@ -43,31 +44,35 @@ class Change:
     summary: str | None
 
 
-class Mutation:
-    """The working set of one mutation. ``loader`` returns the current entity (with any
-    newer ephemeral fields from its projection already overlaid)."""
+class World(Protocol):
+    """What a mutation reads: the state as it stands for this txn (the in-memory state plus
+    the earlier txns of the same group commit)."""
 
-    def __init__(
-        self,
-        actor: str,
-        now: datetime,
-        loader: Callable[[str, str], Loaded],
-        active_claims: Callable[[str], list[str]],
-    ) -> None:
+    def load(self, family: str, item_id: str) -> Loaded: ...
+    def colliding_claims(self, target: str) -> list[tuple[str, str]]: ...
+    def claims_of(self, actor: str) -> list[str]: ...
+    def entity_ids(self, family: str) -> list[str]: ...
+
+
+class Mutation:
+    """The working set of one mutation."""
+
+    def __init__(self, actor: str, now: datetime, world: World, first_seq: int = 0) -> None:
         self.actor = actor
         self.now = now
         self.now_text = clock.to_rfc3339(now)
-        self._loader = loader
-        self._active_claims = active_claims
+        self.world = world
+        self.first_seq = first_seq  # the seq this txn's first record gets
         self._loaded: dict[Key, Loaded] = {}
         self._working: dict[Key, Payload | None] = {}
         self._intent: dict[Key, tuple[str, str | None]] = {}
+        self.notes: list[str] = []  # what the answer should tell the caller (e.g. hints)
 
     # -- loading ----------------------------------------------------------------------
     def _load(self, family: str, item_id: str) -> Loaded:
         key = (family, item_id)
         if key not in self._loaded:
-            self._loaded[key] = self._loader(family, item_id)
+            self._loaded[key] = self.world.load(family, item_id)
             self._working.setdefault(key, self._loaded[key].payload)
         return self._loaded[key]
 
@@ -77,9 +82,14 @@ class Mutation:
         payload = self._working[(model.FAMILY, item_id)]
         if payload is None:
             return None
-        if is_redacted(payload):
+        if is_redacted(payload) and "schema_version" not in payload:
             raise Conflict(f"{model.FAMILY} {item_id} was redacted; it can no longer change")
-        return model.model_validate(payload)
+        try:
+            return model.model_validate(payload)
+        except ValueError as exc:
+            raise Conflict(f"{model.FAMILY} {item_id} holds a payload that breaks its model "
+                           f"(`agentjournal doctor` reports it); it cannot change: {exc}"
+                           ) from exc
 
     def require(self, model: type[E], item_id: str) -> E:
         entity = self.get(model, item_id)
@@ -87,12 +97,22 @@ class Mutation:
             raise NotFound(f"no {model.FAMILY} with id {item_id!r}")
         return entity
 
+    def loaded_seq(self, family: str, item_id: str) -> int:
+        return self._load(family, item_id).seq
+
     def origin_of(self, family: str, item_id: str) -> str | None:
         """The other store whose version this is (imported), or None for this store's."""
         return self._load(family, item_id).origin
 
-    def claims_on(self, target: str) -> list[str]:
-        return self._active_claims(target)
+    def colliding_claims(self, target: str) -> list[tuple[str, str]]:
+        """Active claims colliding with ``target``: (claim id, their target)."""
+        return self.world.colliding_claims(target)
+
+    def claims_of(self, actor: str) -> list[str]:
+        return self.world.claims_of(actor)
+
+    def entity_ids(self, family: str) -> list[str]:
+        return self.world.entity_ids(family)
 
     # -- changing ---------------------------------------------------------------------
     def new_id(self, family: str) -> str:
@@ -126,6 +146,9 @@ class Mutation:
             raise InvalidArgument(f"{action!r} is not an entity action")
         self._intent[(family, item_id)] = (action, summary[:500] if summary else None)
 
+    def touched(self) -> list[Key]:
+        return list(self._working)
+
     # -- the diff ---------------------------------------------------------------------
     def changes(self) -> list[Change]:
         out: list[Change] = []
@@ -137,17 +160,28 @@ class Mutation:
 
     def _change(self, key: Key, before: Loaded, after: Payload | None) -> Change | None:
         family, item_id = key
-        if before.payload == after:
+        previous = before.payload
+        if previous == after:
             return None
-        if (
-            before.payload is not None
-            and after is not None
-            and mask_ephemeral(family, before.payload) == mask_ephemeral(family, after)
-        ):
-            return Change("ephemeral", family, item_id, "", before.rev, after, None)
+        if previous is not None and after is not None and "schema_version" in previous:
+            # A payload written before a field existed reads as the same entity once its
+            # defaults are filled in: compare canonical forms.
+            try:
+                previous = validate_payload(family, previous)
+            except InvalidArgument:
+                pass
+            if previous == after:
+                return None
+            if mask_ephemeral(family, previous) == mask_ephemeral(family, after):
+                ephemeral = {k: after[k] for k in model_for(family).EPHEMERAL if k in after}
+                return Change("ephemeral", family, item_id, "renew", before.rev, ephemeral,
+                              None)
         action, summary = self._intent.get(key, ("update", UNANNOTATED_SUMMARY))
         if after is None:
             action = "delete"
         elif action == "delete":
             raise InvalidArgument(f"{family} {item_id} annotated delete but still present")
         return Change("record", family, item_id, action, before.rev + 1, after, summary)
+
+
+LoaderFn = Callable[[str, str], Loaded]

@@ -1,32 +1,42 @@
-"""The replay reducer: complete txn groups, in file order, onto the in-memory state.
+"""The replay reducer: complete txn groups, in journal order, onto the in-memory state.
 
-Rules (SPEC §5): a record applies when its entity_rev is above the entity's current rev; at
-an equal rev from another writer the later line wins and an overwrite is counted; a gap in
-revs is applied and counted as "history incomplete"; a lower rev is never applied (it would
-regress the entity) and is counted. Payloads are migrated and validated; one that fails is
-skipped and counted.
+Rules (docs/design.md, "Replay"): a record applies when its entity_rev is above the entity's
+current rev; at an equal rev from another writer the later line wins and an overwrite is
+counted; a gap in revs is applied and counted as "history incomplete"; a lower rev is never
+applied (it would regress the entity) and is counted. A payload must be one of its family's
+current shape (``entities.check_shape``: the fields the engine itself relies on, and
+``payload.id == item_id``) or migrate to it; one that does not is skipped and counted. A
+``renew`` record moves the ephemeral fields of the rev it names, nothing else.
+
+Records this process wrote itself are applied through the same code (``trusted``: their
+payloads were validated when they were built, so they are not checked again).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import limits
+from .claim_index import ClaimIndex
 from .counters import JournalCounters
+from .entities import MODELS, check_shape, redact_payload
 from .errors import BlobError, InvalidArgument
-from .ids import FAMILIES
+from .journal import TxnGroup
 from .migrations import upgrade
-from .record import ENTITY_STATE_ACTIONS
+from .vocabulary import ENTITY_STATE_ACTIONS, EPHEMERAL_ACTIONS, FAMILIES, TOMBSTONE_ACTIONS
 
 Record = dict[str, Any]
 UNANNOTATED_SUMMARY = "unannotated change"
 REDACTED_KEY = "redacted"
+CONTENT_MISSING_KEY = "content_missing"
 
 
 def is_redacted(payload: dict[str, Any]) -> bool:
-    """A payload replaced by ``doctor --redact``: ``{"redacted": {by, reason, at}}``."""
-    return REDACTED_KEY in payload and len(payload) == 1
+    """A payload whose secret fields were replaced by ``doctor --redact``."""
+    return isinstance(payload.get(REDACTED_KEY), dict)
 
 
 @dataclass(slots=True)
@@ -45,10 +55,26 @@ class EntityState:
     payload_ref: dict[str, Any] | None = None
     origin: str | None = None  # the store that wrote it, when imported; None = this store
     rev_origins: dict[int, tuple[str, ...]] | None = None  # None: every rev is this store's
+    changed_seq: int = 0  # the seq of the last record that changed it (a renewal included)
+
+    def __post_init__(self) -> None:
+        if self.changed_seq < self.seq:
+            self.changed_seq = self.seq
 
     @property
     def deleted(self) -> bool:
         return self.action == "delete"
+
+
+@dataclass(slots=True)
+class RequestEntry:
+    """A mutation that carried a client ``request_id``: where its txn is, and what it was."""
+
+    first_seq: int
+    count: int
+    digest: str
+    result: str | None  # "<family>/<id>" of the answer, when the mutation named one
+    ts: str
 
 
 @dataclass
@@ -60,15 +86,19 @@ class State:
         default_factory=lambda: {family: {} for family in FAMILIES}
     )
     head_seq: int = 0
-    active_claims: dict[str, set[str]] = field(default_factory=dict)  # target -> claim ids
-    notes: list[Record] = field(default_factory=list)  # journal-meta records, newest last
-    on_note: Callable[[Record], None] | None = None
+    claims: ClaimIndex = field(default_factory=ClaimIndex)
     resolve_ref: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # blob loader
+    # a payload whose blob is missing, from elsewhere (its projection, when it matches)
+    fallback: Callable[[str, str, dict[str, Any]], dict[str, Any] | None] | None = None
     floor_seq: int = 0  # groups at or below it are already in (from a checkpoint)
-    checkpoint_refs: dict[str, str] = field(default_factory=dict)  # file -> newest sha256
+    checkpoint_refs: dict[str, set[str]] = field(default_factory=dict)  # file -> every sha256
+    adjudicated: set[tuple[str, int]] = field(default_factory=set)  # (segment, start) noted
+    redactions: list[dict[str, Any]] = field(default_factory=list)  # redaction notes
     blob_errors: list[str] = field(default_factory=list)
     local_origin: str = ""  # this store's id: the origin of records without ``origin``
     imported: dict[str, dict[str, set[int]]] = field(default_factory=dict)  # store->writer->seqs
+    requests: OrderedDict[tuple[str, str], RequestEntry] = field(default_factory=OrderedDict)
+    last_note_seq: int = 0
 
     def entity(self, family: str, item_id: str) -> EntityState | None:
         return self.families[family].get(item_id)
@@ -76,51 +106,70 @@ class State:
     def live(self, family: str) -> list[EntityState]:
         return [e for e in self.families[family].values() if not e.deleted]
 
-    def apply_group(self, group: list[Record]) -> None:
-        below_floor = group[-1]["seq"] <= self.floor_seq
-        for record in group:
+    # -- groups -----------------------------------------------------------------------
+    def apply_group(self, group: TxnGroup | list[Record], *, trusted: bool = False) -> None:
+        records = group.records if isinstance(group, TxnGroup) else group
+        below_floor = records[-1]["seq"] <= self.floor_seq
+        for record in records:
             if below_floor:  # already in the checkpoint; only its notes still count
                 if record["item_type"] == "journal":
                     self._apply_meta(record)
                 continue
-            self.apply(record)
+            self.apply(record, trusted=trusted)
             if record["seq"] > self.head_seq:
                 self.head_seq = record["seq"]
+        first = records[0]
+        if not below_floor and first.get("request") and first["seq"] == first["txn"][0]:
+            self._remember_request(first, len(records))
 
-    def apply(self, record: Record) -> None:
+    def apply(self, record: Record, *, trusted: bool = False) -> None:
         action = record["action"]
-        if action in ENTITY_STATE_ACTIONS or action == "delete":
-            self._apply_entity(record)
+        if action in ENTITY_STATE_ACTIONS or action in TOMBSTONE_ACTIONS:
+            self._apply_entity(record, trusted)
+        elif action in EPHEMERAL_ACTIONS:
+            self._apply_renewal(record)
         elif record["item_type"] == "journal":
             self._apply_meta(record)
 
+    # -- journal-meta -----------------------------------------------------------------
     def _apply_meta(self, record: Record) -> None:
-        self.notes.append(record)
+        payload = record["payload"]
+        self.last_note_seq = max(self.last_note_seq, int(record["seq"]))
         if record["action"] == "checkpoint_ref":
-            self.checkpoint_refs[record["payload"]["file"]] = record["payload"]["sha256"]
+            self.checkpoint_refs.setdefault(payload["file"], set()).add(payload["sha256"])
         elif record["action"] == "seq_repair":
             self.counters.seq_repairs += 1
-        elif record["payload"].get("kind") == "incomplete_txn":
+        elif payload.get("kind") == "incomplete_txn":
             self.counters.incomplete_txns_noted += 1
-        elif record["payload"].get("kind") == "redaction":
-            self._apply_redaction(record["payload"])
-        if self.on_note is not None:
-            self.on_note(record)
+        elif payload.get("kind") == "torn_tail_adjudicated":
+            if isinstance(payload.get("start"), int):
+                self.adjudicated.add((str(payload.get("segment")), payload["start"]))
+                self.counters.fragments_adjudicated += 1
+        elif payload.get("kind") == "redaction":
+            self.redactions.append(payload)
+            self._apply_redaction(payload)
 
     def _apply_redaction(self, note: dict[str, Any]) -> None:
-        """A redaction note carries its marker: entities whose current record it names
-        hold the marker from here on, in every process that replays the note -- even before
-        (or without) the rewrite of the segment bytes. So no checkpoint written later from
-        this state brings the redacted payload back."""
+        """A redaction note carries its marker: entities whose current record it names hold
+        the redacted payload from here on, in every process that replays the note -- even
+        before (or without) the rewrite of the segment bytes. So no checkpoint written later
+        from this state brings the secret back. Coordination fields are kept."""
         marker, seqs = note.get("marker"), note.get("seqs")
-        if not isinstance(marker, dict) or not is_redacted(marker) or not isinstance(seqs, list):
+        if not isinstance(marker, dict) or not isinstance(seqs, list):
             return  # a note of an older doctor: its segments were rewritten before it
         wanted = set(seqs)
-        for entities in self.families.values():
+        for family, entities in self.families.items():
             for entity in entities.values():
                 if entity.seq in wanted and not entity.deleted:
-                    entity.payload, entity.payload_ref = dict(marker), None
+                    before = entity.payload
+                    entity.payload = redact_payload(family, before, marker) if before \
+                        else redact_payload(family, {"id": entity.item_id}, marker)
+                    entity.payload_ref = None
+                    entity.changed_seq = max(entity.changed_seq, self.last_note_seq)
+                    if family == "claim":
+                        self.claims.update(before, entity)
 
+    # -- entities ---------------------------------------------------------------------
     def origin_of(self, record: Record) -> str:
         origin = record.get("origin")
         return str(origin["store"]) if origin else self.local_origin
@@ -129,7 +178,7 @@ class State:
         seqs = self.imported.get(origin["store"], {}).get(origin["writer"])
         return seqs is not None and origin["seq"] in seqs
 
-    def _apply_entity(self, record: Record) -> None:
+    def _apply_entity(self, record: Record, trusted: bool) -> None:
         family, item_id, rev = record["item_type"], record["item_id"], record["entity_rev"]
         origin = self.origin_of(record)
         if record.get("origin"):
@@ -144,27 +193,61 @@ class State:
         if current is not None and not self._rev_admits(current, record, origin):
             current.rev_origins = history
             return
+        payload = self._payload(record, trusted)
+        if payload is False:
+            return
         if current is None and rev != 1:
             self.counters.rev_gaps += 1
-        payload = record.get("payload")
-        if payload is None and record.get("payload_ref") is not None:
-            payload = self.resolve(record["payload_ref"])
-        if payload is not None and not is_redacted(payload):
-            try:
-                payload = upgrade(family, payload)
-            except InvalidArgument:
-                self.counters.payloads_invalid += 1
-                return
         if record.get("summary") == UNANNOTATED_SUMMARY:
             self.counters.unannotated_emissions += 1
         entity = EntityState(
             family, item_id, rev, record["seq"], record["writer"], record["actor"],
-            record["action"], record["ts"], payload, record.get("payload_ref"),
-            None if origin == self.local_origin else origin, history,
+            record["action"], record["ts"], payload,  # type: ignore[arg-type]
+            record.get("payload_ref"), None if origin == self.local_origin else origin, history,
         )
         if family == "claim":
-            self._index_claim(current, entity)
+            self.claims.update(current.payload if current else None, entity)
         self.families[family][item_id] = entity
+
+    def _payload(self, record: Record, trusted: bool) -> dict[str, Any] | None | bool:
+        """The payload to apply, None (a tombstone, or an unreadable blob), or False when
+        it must be skipped (counted)."""
+        if record["action"] in TOMBSTONE_ACTIONS:
+            return None
+        payload = record.get("payload")
+        if payload is None and record.get("payload_ref") is not None:
+            payload = self.resolve(record["payload_ref"], record["item_type"], record["item_id"])
+            if payload is None:
+                return None  # the entity keeps its ref; readers mark the content missing
+        if payload is None or trusted or is_redacted(payload):
+            return payload
+        family = record["item_type"]
+        try:
+            if payload.get("schema_version") != MODELS[family].SCHEMA_VERSION:
+                payload = upgrade(family, payload)
+            check_shape(family, payload, record["item_id"])
+        except InvalidArgument:
+            self.counters.payloads_invalid += 1
+            return False
+        return payload
+
+    def _apply_renewal(self, record: Record) -> None:
+        """A ``renew`` record moves the ephemeral fields of the rev it names (no rev bump);
+        a renewal of an older rev than the entity's current one changes nothing."""
+        family, item_id = record["item_type"], record["item_id"]
+        current = self.families[family].get(item_id)
+        if current is None or current.deleted or current.payload is None \
+                or current.rev != record["entity_rev"]:
+            return
+        allowed = MODELS[family].EPHEMERAL
+        moved = {k: v for k, v in record["payload"].items() if k in allowed}
+        if not moved:
+            return
+        before = current.payload
+        current.payload = {**before, **moved}
+        current.changed_seq = int(record["seq"])
+        if family == "claim":
+            self.claims.update(before, current)
 
     def _history(self, current: EntityState | None, rev: int, origin: str,
                  ) -> dict[int, tuple[str, ...]] | None:
@@ -183,7 +266,7 @@ class State:
         return history
 
     def rev_conflicts(self, family: str, item_id: str, rev: int, origin: str) -> list[str]:
-        """Origins other than ``origin`` that wrote ``rev`` of this entity here (§12)."""
+        """Origins other than ``origin`` that wrote ``rev`` of this entity here."""
         current = self.families[family].get(item_id)
         if current is None or rev > current.rev:
             return []
@@ -192,9 +275,9 @@ class State:
         return [o for o in current.rev_origins.get(rev, ()) if o != origin]
 
     def _rev_admits(self, current: EntityState, record: Record, origin: str) -> bool:
-        """Highest rev wins; at an equal rev, the same origin's later line wins (§5 case 4)
-        and between origins the greater origin id wins (last-writer-wins on
-        ``(entity_rev, origin_id)``, never on wall time)."""
+        """Highest rev wins; at an equal rev, the same origin's later line wins and between
+        origins the greater origin id wins (last-writer-wins on ``(entity_rev,
+        origin_id)``, never on wall time)."""
         rev = record["entity_rev"]
         current_origin = current.origin or self.local_origin
         if rev > current.rev:
@@ -211,26 +294,59 @@ class State:
             self.counters.rev_regressions += 1
         return False
 
-    def resolve(self, ref: dict[str, Any]) -> dict[str, Any] | None:
+    def resolve(self, ref: dict[str, Any], family: str | None = None,
+                item_id: str | None = None) -> dict[str, Any] | None:
+        """A blob's payload; when the blob is unreadable, the fallback's (a projection with
+        the same sha256), else None (an error is noted: the content is missing)."""
         if self.resolve_ref is None:
             return None
         try:
             return self.resolve_ref(ref)
         except BlobError as exc:
-            self.blob_errors.append(str(exc))  # the entity keeps its ref; reading it fails
-            return None
+            found = self.fallback(family, item_id, ref) if (
+                self.fallback is not None and family and item_id) else None
+            if found is None:
+                self.blob_errors.append(str(exc))
+            return found
 
     def rebuild_claim_index(self) -> None:
-        self.active_claims.clear()
+        self.claims = ClaimIndex()
         for entity in self.families["claim"].values():
-            self._index_claim(None, entity)
+            self.claims.update(None, entity)
 
-    def _index_claim(self, before: EntityState | None, after: EntityState) -> None:
-        if before is not None and before.payload is not None and "target" in before.payload:
-            holders = self.active_claims.get(before.payload["target"])
-            if holders is not None:
-                holders.discard(before.item_id)
-                if not holders:
-                    del self.active_claims[before.payload["target"]]
-        if after.payload is not None and after.payload.get("status") == "active":
-            self.active_claims.setdefault(after.payload["target"], set()).add(after.item_id)
+    # -- idempotent requests ----------------------------------------------------------
+    def _remember_request(self, first: Record, count: int) -> None:
+        request = first["request"]
+        key = (str(first["actor"]), str(request["id"]))
+        self.requests[key] = RequestEntry(int(first["seq"]), count, str(request["hash"]),
+                                          request.get("result"), str(first["ts"]))
+        self.requests.move_to_end(key)
+        self.forget_old_requests()
+
+    def forget_old_requests(self, now_text: str | None = None) -> None:
+        """Keep a request while it is among the newest ``requests_kept_min`` or younger
+        than ``request_window_s`` (whichever keeps more); bounded either way."""
+        extra = len(self.requests) - limits.requests_kept_min
+        if extra <= 0:
+            return
+        horizon = now_text or next(reversed(self.requests.values())).ts
+        cutoff = _minus_seconds(horizon, limits.request_window_s)
+        while extra > 0:
+            oldest = next(iter(self.requests.values()))
+            if oldest.ts >= cutoff and len(self.requests) <= limits.requests_kept_max:
+                return
+            self.requests.popitem(last=False)
+            extra -= 1
+
+    def request(self, actor: str, request_id: str) -> RequestEntry | None:
+        return self.requests.get((actor, request_id))
+
+
+def _minus_seconds(ts: str, seconds: int) -> str:
+    from . import clock
+
+    try:
+        moment = clock.parse_rfc3339(ts)
+    except ValueError:
+        return ts
+    return clock.to_rfc3339(clock.plus_seconds(moment, -seconds))

@@ -1,7 +1,12 @@
-"""The ``agentjournal`` command (SPEC §12): init, serve, status, tail, doctor, export, import.
+"""The ``agentjournal`` command: init, serve, status, tail, doctor, export, import, and the
+helpers agents and people use around them.
 
-The store is ``--store PATH``, else ``$AGENTJOURNAL_STORE``, else ``./.agentjournal``.
+The store is ``--store PATH``, else ``$AGENTJOURNAL_STORE``, else the one found from the
+working directory upwards (``.agentjournal/``, or the git common dir of the repository;
+docs/design.md, "Layout"). Only ``init`` -- or ``--init`` on ``serve`` and ``import`` --
+creates one: a store is never made by accident where a command happened to start.
 ``serve`` speaks MCP on stdout (stdio) or HTTP; everything else it says goes to stderr.
+Every error is one line with a next step, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,51 +22,109 @@ from typing import Any
 import anyio
 import orjson
 
-from journal_core import Store, StoreError, queries
+from journal_core import Store, StoreConfig, StoreError, StoreNotFound, queries
+from journal_core.layout import (
+    GITIGNORE_SELF_CONTAINED,
+    Location,
+    describe,
+    find_store,
+    location_for_init,
+    location_for_root,
+    not_found_message,
+)
 
 from . import ops
 
 STORE_ENV = "AGENTJOURNAL_STORE"
 ACTOR_ENV = "AGENTJOURNAL_ACTOR"
-STORE_DEFAULT = ".agentjournal"
+DEBUG_ENV = "AGENTJOURNAL_DEBUG"
 TAIL_POLL_S = 0.25
 TAIL_LINES_DEFAULT = 20
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-# SPEC §2: segments, meta, blobs, lock, cursors, quarantine and archive are machine files;
-# projections (state/) and checkpoints are the git-diffable face of the store.
-GITIGNORE = """\
-# agentjournal: machine files stay out of git (SPEC §2). The journal segments, meta, blobs,
-# the lock, cursors, quarantine and archive are local to one machine; the projections in
-# state/ and the checkpoints are the git-diffable face of the store.
-/lock
-/lock.*
-/cursors/
-/events/*
-!/events/checkpoints/
-"""
+URL_SCHEMES_SERVED: tuple[str, ...] = ()
 
 EPILOG = f"""\
-The store is --store PATH, else ${STORE_ENV}, else ./{STORE_DEFAULT}.
+The store is --store PATH, else ${STORE_ENV}, else the one found from the working
+directory upwards (.agentjournal/, or <git common dir>/agentjournal in a git repository).
 Quick start:  agentjournal init && claude mcp add agentjournal -- agentjournal serve
 """
 
 
+class UsageError(Exception):
+    """A command line the CLI refuses, with the next step in its message."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command is None:
-        build_parser().print_help(sys.stderr)
+        parser.print_help(sys.stderr)
         return 2
-    root = args.store or os.environ.get(STORE_ENV) or STORE_DEFAULT
     command = {"init": cmd_init, "serve": cmd_serve, "status": cmd_status, "tail": cmd_tail,
                **ops.COMMANDS}
     try:
-        return command[args.command](root, args)
+        return command[args.command](args)
+    except UsageError as exc:
+        sys.stderr.write(f"agentjournal {args.command}: {exc}\n")
+        return 2
     except StoreError as exc:
         sys.stderr.write(f"agentjournal {args.command}: {exc}\n")
         return 1
+    except OSError as exc:
+        sys.stderr.write(f"agentjournal {args.command}: {exc.strerror or exc}"
+                         f"{': ' + str(exc.filename) if exc.filename else ''}\n")
+        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the outermost handler: one line, the traceback on request
+        if os.environ.get(DEBUG_ENV):
+            raise
+        sys.stderr.write(f"agentjournal {args.command}: internal error: {type(exc).__name__}: "
+                         f"{exc} (set {DEBUG_ENV}=1 for the traceback, and please report it)\n")
+        return 1
+
+
+# -- finding the store --------------------------------------------------------------------
+def store_argument(args: argparse.Namespace) -> str | None:
+    return getattr(args, "store", None) or os.environ.get(STORE_ENV) or None
+
+
+def check_store_argument(value: str) -> None:
+    """A URL is never taken for a folder name (``postgresql://x`` would make a folder
+    ``postgresql:``)."""
+    if "://" in value:
+        scheme = value.split("://", 1)[0]
+        if scheme not in URL_SCHEMES_SERVED:
+            served = ", ".join(f"{s}://" for s in URL_SCHEMES_SERVED) or "none yet"
+            raise UsageError(f"--store {value.split('@')[-1][:80]!r} looks like a URL of a scheme "
+                             f"agentjournal does not serve ({scheme}://; served: {served}); "
+                             "give a folder path")
+
+
+def locate(args: argparse.Namespace) -> Location:
+    """The store a command works on (it must exist, except for init)."""
+    given = store_argument(args)
+    if given is not None:
+        check_store_argument(given)
+        return location_for_root(given)
+    found = find_store(os.getcwd())
+    if found is None:
+        raise StoreNotFound(not_found_message(os.getcwd()))
+    return found
+
+
+def open_existing(args: argparse.Namespace, *, writes: bool = False,
+                  projections: str = "sync") -> Store:
+    """Open the store a command names or finds; a read-only command writes nothing."""
+    from rich.console import Console
+
+    location = locate(args)
+    if not location.exists:
+        raise StoreNotFound(f"no agentjournal store at {location.root}; run `agentjournal "
+                            "init` there (or pass --store with the path of an existing store)")
+    config = StoreConfig(projections=projections if writes else "off")
+    with Console(stderr=True).status(f"opening {location.root}…", spinner="dots"):
+        return Store(location, config, create=False)
 
 
 # -- the parser -------------------------------------------------------------------------
@@ -70,11 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="agentjournal", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="A journal-first coordination store for AI coding agents, served over MCP.",
     )
-    parser.add_argument("--store", metavar="PATH", help=f"store folder (default: ${STORE_ENV} "
-                        f"or ./{STORE_DEFAULT})")
+    parser.add_argument("--store", metavar="PATH", help=f"store folder (default: ${STORE_ENV}, "
+                        "else found from the working directory upwards)")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--store", metavar="PATH", default=argparse.SUPPRESS,
-                        help=f"store folder (default: ${STORE_ENV} or ./{STORE_DEFAULT})")
+                        help=f"store folder (default: ${STORE_ENV}, else found upwards)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _init_parser(commands, common)
     _serve_parser(commands, common)
@@ -85,12 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _init_parser(commands: Any, common: argparse.ArgumentParser) -> None:
-    commands.add_parser(
-        "init", parents=[common], help="create the store and its .gitignore",
-        description="Create the store (if it does not exist) and write its .gitignore, which "
-        "keeps the machine files (journal segments, meta, blobs, lock, cursors) out of git and "
-        "tracks the projections in state/ and the checkpoints. Safe to run again.",
+    init = commands.add_parser(
+        "init", parents=[common], help="create the store (in a git repository: in .git/)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Create the store, or say where it is if it exists. In a git repository "
+        "the journal goes to <git common dir>/agentjournal/: git clean, stash, checkout and "
+        "merges never touch it, and every worktree shares it. Outside git, or with --store, "
+        "the store is one folder (with a .gitignore for its machine files). Safe to run again.",
+        epilog="what git tracks (--track):\n"
+        "  none         nothing (default); other clones get the state with export/import\n"
+        "  checkpoints  .agentjournal/checkpoints/: a fresh clone's `init` restarts from them\n"
+        "  state        also .agentjournal/state/ projections to read and diff (costs: every\n"
+        "               branch carries a copy, branch switches rewrite them, merges conflict)",
     )
+    init.add_argument("--track", choices=("none", "checkpoints", "state"), default="none",
+                      help="what git tracks of the store (default none)")
 
 
 def _serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -98,13 +170,14 @@ def _serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "serve", parents=[common], help="serve the store over MCP (stdio or HTTP)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Serve the store's tools over MCP. stdio (the default) is what MCP "
-        "clients launch, one process per agent; many processes may serve one store.",
+        "clients launch, one process per agent; many processes may serve one store. The "
+        "store must exist (agentjournal init), unless --init is given.",
         epilog="examples:\n"
         "  agentjournal serve --actor claude-code#1\n"
         "  agentjournal serve --transport http --host 127.0.0.1 --port 8765\n"
         "  AGENTJOURNAL_TOKEN=secret agentjournal serve --transport http --host 0.0.0.0\n\n"
         "Listening beyond loopback requires AGENTJOURNAL_TOKEN; with a token set, clients\n"
-        "send 'Authorization: Bearer <token>' or get 401.",
+        "send 'Authorization: Bearer <token>' or are refused.",
     )
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio",
                        help="stdio (default) or streamable HTTP at /mcp")
@@ -113,15 +186,17 @@ def _serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--actor", default=None,
                        help=f"default actor of tool calls (else ${ACTOR_ENV}, else the MCP "
                        "client's name)")
+    serve.add_argument("--init", action="store_true",
+                       help="create the store first if there is none (as `init` would)")
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="WARNING",
                        help="stderr log level (default WARNING)")
 
 
 def _status_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     status = commands.add_parser(
-        "status", parents=[common], help="head seq, segments, checkpoint, doctor counters",
-        description="Show the journal's head seq, segments, newest checkpoint, live entities "
-        "and the doctor counters.",
+        "status", parents=[common], help="where the store is, head seq, checkpoint, counters",
+        description="Show the store's path and layout, the journal's head seq and size, the "
+        "newest checkpoint, live entities and the doctor counters. Writes nothing.",
     )
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -134,41 +209,65 @@ def _tail_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
     tail.add_argument("--actor", default=None, help="only records written by this actor")
-    tail.add_argument("-n", "--lines", type=int, default=TAIL_LINES_DEFAULT, metavar="N",
-                      help=f"start with the last N records (default {TAIL_LINES_DEFAULT})")
+    tail.add_argument("-n", "--lines", type=_non_negative, default=TAIL_LINES_DEFAULT,
+                      metavar="N", help=f"start with the last N records (default "
+                      f"{TAIL_LINES_DEFAULT})")
     tail.add_argument("--json", action="store_true", help="print raw records as JSON lines")
 
 
-# -- commands ---------------------------------------------------------------------------
-def open_store(root: str, *, create: bool) -> Store:
-    """Open the store with a spinner on stderr: replaying a long journal takes a moment."""
-    from rich.console import Console
-
-    with Console(stderr=True).status(f"opening {root}…", spinner="dots"):
-        return Store(root, create=create)
-
-
-def cmd_init(root: str, args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    existed = os.path.exists(os.path.join(root, "store.json"))
-    store = open_store(root, create=True)
+def _non_negative(text: str) -> int:
     try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give 0 or more")
+    return value
+
+
+# -- commands ---------------------------------------------------------------------------
+def init_location(args: argparse.Namespace) -> Location:
+    given = store_argument(args)
+    if given is not None:
+        check_store_argument(given)
+        return location_for_root(given)
+    existing = find_store(os.getcwd())
+    if existing is not None:
+        return existing
+    return location_for_init(os.getcwd(), args.track if hasattr(args, "track") else "none")
+
+
+def create_store(location: Location) -> tuple[Store, bool]:
+    """Open the store at ``location``, creating it (and its .gitignore) if needed."""
+    existed = location.exists
+    store = Store(location, StoreConfig(projections="sync"), create=True)
+    wrote = False
+    if location.kind == "folder":
         gitignore = os.path.join(store.root, ".gitignore")
-        wrote = not os.path.exists(gitignore)
-        if wrote:
+        if not os.path.lexists(gitignore):
             with open(gitignore, "w", encoding="utf-8") as handle:
-                handle.write(GITIGNORE)
+                handle.write(GITIGNORE_SELF_CONTAINED)
+            wrote = True
+    return store, not existed or wrote
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    location = init_location(args)
+    existed = location.exists
+    store, _ = create_store(location)
+    try:
         verb = "already initialized" if existed else "initialized"
-        Console(stderr=True, highlight=False).print(
-            f"{verb} {store.root} (store {store.store_id}, head seq {store.head_seq})"
-            + ("; wrote .gitignore" if wrote else ""))
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"{verb} {store.root} (store {store.store_id}, head seq {store.head_seq}): "
+            f"{describe(store.location)}")
     finally:
         store.close()
     return 0
 
 
-def cmd_serve(root: str, args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
     from .app import build_server
     from .http import TOKEN_ENV, ExposureRefused, bind, check_exposure, endpoint_url, serve_http
 
@@ -184,15 +283,24 @@ def cmd_serve(root: str, args: argparse.Namespace) -> int:
         except (ExposureRefused, OSError) as exc:
             sys.stderr.write(f"agentjournal serve: {exc}\n")
             return 2
-    store = Store(root)
+    if args.init:
+        store, _ = create_store(init_location(args))
+        store.close()
+    location = locate(args)
+    if not location.exists:
+        raise StoreNotFound(f"no agentjournal store at {location.root}; run `agentjournal "
+                            "init` (or serve --init)")
+    store = Store(location, StoreConfig(projections="background"), create=False)
     try:
         server = build_server(store, actor, log_level=args.log_level)
+        where = "on stdio" if sock is None else f"at {endpoint_url(sock)}"
+        sys.stderr.write(f"agentjournal: serving the store {store.root}"
+                         f"{' (read-only)' if store.read_only else ''} {where}"
+                         f"{' (bearer token required)' if token else ''}\n")
+        sys.stderr.flush()
         if sock is None:
             anyio.run(server.run_stdio_async)
         else:
-            sys.stderr.write(f"agentjournal: serving {store.root} at {endpoint_url(sock)}"
-                             f"{' (bearer token required)' if token else ''}\n")
-            sys.stderr.flush()
             anyio.run(serve_http, server, sock, args.host, token, args.log_level)
     finally:
         store.close()
@@ -201,14 +309,15 @@ def cmd_serve(root: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(root: str, args: argparse.Namespace) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .render import status_view
 
-    store = open_store(root, create=False)
+    store = open_existing(args)
     try:
         status = queries.journal_status(store)
+        status["location"] = describe(store.location)
     finally:
         store.close()
     if args.json:
@@ -218,16 +327,16 @@ def cmd_status(root: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_tail(root: str, args: argparse.Namespace) -> int:
+def cmd_tail(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .render import record_line
 
     console = Console(highlight=False, soft_wrap=True)
-    store = open_store(root, create=False)
+    store = open_existing(args)
     try:
         store.refresh()
-        last = max(0, store.head_seq - max(0, args.lines))
+        last = max(0, store.head_seq - args.lines)
         while True:
             records = queries.records_after(store, last)
             for record in records:
@@ -238,7 +347,7 @@ def cmd_tail(root: str, args: argparse.Namespace) -> int:
                     else:
                         console.print(record_line(record))
             sys.stdout.flush()
-            if records and len(records) >= queries.records_page_max:
+            if records and len(records) >= queries.limits.records_page_max:
                 continue  # more pages are waiting: no pause
             if not args.follow:
                 return 0

@@ -1,11 +1,17 @@
 """The one place where the store's exceptions become MCP errors.
 
 An error the model can fix (bad argument, unknown id, claim held by someone else, payload
-too large, store busy) is a ``ToolError``: in mcp 2.x only its message reaches the model, as
-an ``isError`` result, so the message says what to do next. A store fault the model cannot
-fix (I/O error, corruption) is logged to stderr with its traceback and answered as a
-protocol error (``MCPError``). Nothing was written in either case: the store raises before
-its append, or the append itself failed.
+too large, store busy, a read-only store) is a ``ToolError``: in mcp 2.x only its message
+reaches the model, as an ``isError`` result, so the message says what to do next and
+whether anything was written. The truth about a failed mutation is the store's:
+
+- ``NotApplied``: the journal write failed before anything of it was in the journal;
+- ``OutcomeUnknown``: it was written but its durability could not be confirmed -- it may
+  have been applied, and a retry with the same ``request_id`` is safe;
+- any other store fault raised by a mutation was raised before its append (nothing written).
+
+A store fault the model cannot fix (I/O error, corruption) on a read is logged to stderr
+with its traceback and answered as a protocol error (``MCPError``).
 """
 
 from __future__ import annotations
@@ -24,8 +30,11 @@ from journal_core import (
     Conflict,
     InvalidArgument,
     LockTimeout,
+    NotApplied,
     NotFound,
+    OutcomeUnknown,
     PayloadTooLarge,
+    ReadOnlyStore,
     StoreError,
     UserError,
 )
@@ -41,9 +50,11 @@ TOO_LARGE_HINT = (
     "reference its path"
 )
 LOCK_HINT = "nothing was written; the store is busy, retry the call in a moment"
+UNKNOWN_HINT = ("retry with the same request_id: if the first call was applied, the retry "
+                "answers it and writes nothing")
 
 
-def tool_message(exc: UserError | LockTimeout) -> str:
+def tool_message(exc: UserError | LockTimeout | ReadOnlyStore | StoreError) -> str:
     """The text the model reads: the store's own message plus what to do about it."""
     if isinstance(exc, ClaimConflict):
         return str(exc)  # names the holder and the expiry, and says what to do
@@ -53,6 +64,12 @@ def tool_message(exc: UserError | LockTimeout) -> str:
         return f"{exc}; {TOO_LARGE_HINT}"
     if isinstance(exc, LockTimeout):
         return f"{exc}; {LOCK_HINT}"
+    if isinstance(exc, OutcomeUnknown):
+        return f"the outcome is unknown: {exc}; {UNKNOWN_HINT}"
+    if isinstance(exc, NotApplied):
+        return f"the store could not write: {exc}; retrying is safe"
+    if isinstance(exc, ReadOnlyStore):
+        return f"{exc}; nothing was written"
     if isinstance(exc, InvalidArgument | Conflict):
         return f"{exc}; nothing was written"
     return str(exc)
@@ -65,14 +82,21 @@ def translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except (UserError, LockTimeout) as exc:
+        except (NotApplied, OutcomeUnknown) as exc:
+            logger.warning("tool %s: %s", fn.__name__, exc)
+            raise ToolError(tool_message(exc)) from exc
+        except (UserError, LockTimeout, ReadOnlyStore) as exc:
             raise ToolError(tool_message(exc)) from exc
         except StoreError as exc:
             logger.exception("store fault in tool %s", fn.__name__)
             raise MCPError(
                 code=INTERNAL_ERROR,
-                message=f"the store failed: {exc}; the call was not applied. "
-                "An operator should run `agentjournal doctor` on this store.",
+                message=f"the store failed: {exc}. An operator should run `agentjournal "
+                "doctor` on this store.",
             ) from exc
 
     return wrapper
+
+
+class AppliedButUnanswered(ToolError):
+    """The mutation happened (its txn is durable), but building the answer failed."""

@@ -40,6 +40,55 @@ def check_exposure(host: str, token: str | None) -> None:
         )
 
 
+class LoopbackGuard:
+    """ASGI middleware for a server on a loopback address (any of 127.0.0.0/8, ::1,
+    localhost): a request whose Host is not this server (421) or whose Origin is another
+    site (403) is refused. A web page on another site, even one that rebinds its DNS name
+    to 127.0.0.x, cannot drive the store from a browser (the MCP transport requires local
+    servers to check Origin)."""
+
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+        self.app = app
+        self.port = port
+        names = {host.strip("[]"), "localhost", "127.0.0.1", "::1"}
+        self.hosts = {h for name in names for h in (_host_header(name, port),
+                                                    _host_header(name, None))}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {name.lower(): value for name, value in scope.get("headers") or []}
+        host = headers.get(b"host", b"").decode("latin-1").lower()
+        if host not in self.hosts:
+            await _refuse(send, 421, "misdirected_request",
+                          f"this server answers to Host {sorted(self.hosts)[0]}, not {host!r}")
+            return
+        origin = headers.get(b"origin")
+        if origin is not None and not self._same_site(origin.decode("latin-1").lower()):
+            await _refuse(send, 403, "forbidden_origin",
+                          "requests from another site's pages are refused")
+            return
+        await self.app(scope, receive, send)
+
+    def _same_site(self, origin: str) -> bool:
+        scheme, _, rest = origin.partition("://")
+        return scheme in ("http", "https") and rest.rstrip("/") in self.hosts
+
+
+def _host_header(name: str, port: int | None) -> str:
+    shown = f"[{name}]" if ":" in name else name
+    return shown if port is None else f"{shown}:{port}"
+
+
+async def _refuse(send: Send, status: int, code: str, description: str) -> None:
+    body = orjson.dumps({"error": code, "error_description": description})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class BearerAuth:
     """ASGI middleware: HTTP requests must carry ``Authorization: Bearer <token>``."""
 
@@ -74,10 +123,15 @@ class BearerAuth:
         return False
 
 
-def http_app(server: MCPServer, host: str, token: str | None) -> ASGIApp:
-    """The ASGI app: the SDK's streamable HTTP app at /mcp, behind the token when set."""
+def http_app(server: MCPServer, host: str, token: str | None, port: int = 0) -> ASGIApp:
+    """The ASGI app: the SDK's streamable HTTP app at /mcp, behind the token when set, and
+    behind the Host/Origin guard on a loopback address."""
     app: ASGIApp = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
-    return BearerAuth(app, token) if token else app
+    if token:
+        app = BearerAuth(app, token)
+    if is_loopback(host):
+        app = LoopbackGuard(app, host, port)
+    return app
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -100,7 +154,8 @@ async def serve_http(server: MCPServer, sock: socket.socket, host: str, token: s
     """Serve until interrupted (uvicorn handles SIGINT and SIGTERM)."""
     check_exposure(host, token)
     config = uvicorn.Config(
-        http_app(server, host, token), log_config=None, log_level=log_level.lower(),
+        http_app(server, host, token, sock.getsockname()[1]), log_config=None,
+        log_level=log_level.lower(),
         access_log=False, lifespan="on",
     )
     await uvicorn.Server(config).serve(sockets=[sock])

@@ -7,6 +7,7 @@ command line, show progress on stderr, and print the report.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from journal_core import Store, doctor, federation, limits
+from journal_core import doctor, federation, limits
 
 DOCTOR_ACTOR = "agentjournal-doctor"
 LEVEL_STYLES = {"ERROR": "bold red", "WARNING": "yellow", "INFO": "dim"}
@@ -84,6 +85,8 @@ def _import_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="the slice file ('-' reads stdin)")
     parser.add_argument("--chunk", type=int, default=limits.import_chunk_records, metavar="N",
                         help=f"records per lock hold (default {limits.import_chunk_records})")
+    parser.add_argument("--init", action="store_true",
+                        help="create the store first if there is none (as `init` would)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -105,14 +108,17 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
         yield report
 
 
-def cmd_doctor(root: str, args: argparse.Namespace) -> int:
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .cli import open_existing
+
     if args.redact and not (args.reason or "").strip():
         sys.stderr.write("agentjournal doctor: --redact needs --reason TEXT\n")
         return 2
     if args.reason and not args.redact:
         sys.stderr.write("agentjournal doctor: --reason goes with --redact\n")
         return 2
-    store = Store(root, create=False)
+    acts = bool(args.repair or args.redact or args.compact or args.gc)
+    store = open_existing(args, writes=acts)
     try:
         actions: list[str] = []
         with progress_bar() as progress:
@@ -150,6 +156,12 @@ def print_report(report: doctor.Report) -> None:
     for name, value in report.counters.items():
         table.add_row(name.replace("_", " "), str(value), style=None if value else "dim")
     console.print(table)
+    if report.verified is not None:
+        verified = report.verified
+        base = verified["checkpoint"] or "the whole journal"
+        console.print(f"[green]verified[/green] {verified['entities']} live entities at head "
+                      f"seq {verified['head_seq']}: rebuilt from {base} (and "
+                      f"{', '.join(verified['against'])}), compared with every projection")
     for checkpoint in report.checkpoints:
         mark = "[green]verified[/green]" if checkpoint["verified"] else \
             f"[yellow]{checkpoint['reason']}[/yellow]"
@@ -162,45 +174,69 @@ def print_report(report: doctor.Report) -> None:
     console.print(verdict)
 
 
-def cmd_export(root: str, args: argparse.Namespace) -> int:
-    store = Store(root, create=False)
+def cmd_export(args: argparse.Namespace) -> int:
+    from .cli import UsageError, open_existing
+
+    if args.since < 0:
+        raise UsageError(f"--since {args.since} is negative; give a seq (0 exports everything)")
+    out_path = args.out
+    if out_path is not None:
+        folder = os.path.dirname(os.path.abspath(out_path))
+        if os.path.isdir(out_path):
+            raise UsageError(f"--out {out_path} is a folder; give a file name, e.g. "
+                             f"{os.path.join(out_path, 'slice.jsonl')}")
+        if not os.path.isdir(folder):
+            raise UsageError(f"--out {out_path}: the folder {folder} does not exist")
+    store = open_existing(args)
     try:
-        data = federation.export_slice(store, args.since)
+        with progress_bar() as progress:
+            if out_path is None:
+                header = federation.write_slice(store, sys.stdout.buffer, args.since, progress)
+                sys.stdout.flush()
+            else:
+                tmp = f"{out_path}.tmp.{os.getpid()}"
+                try:
+                    with open(tmp, "wb") as handle:
+                        header = federation.write_slice(store, handle, args.since, progress)
+                    os.replace(tmp, out_path)
+                finally:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
     finally:
         store.close()
-    header = orjson.loads(data.partition(b"\n")[0])
-    if args.out:
-        with open(args.out, "wb") as handle:
-            handle.write(data)
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
     sys.stderr.write(f"exported {header['records']} record(s) and {header['blobs']} blob(s) "
                      f"from store {header['origin']} (seq {args.since + 1}.."
-                     f"{header['head_seq']}){' to ' + args.out if args.out else ''}\n")
+                     f"{header['head_seq']}){' to ' + out_path if out_path else ''}\n")
     return 0
 
 
-def cmd_import(root: str, args: argparse.Namespace) -> int:
+def cmd_import(args: argparse.Namespace) -> int:
+    from .cli import create_store, init_location, open_existing
+
     if args.chunk < 1:
         sys.stderr.write("agentjournal import: --chunk must be at least 1\n")
         return 2
     if args.file == "-":
-        data = sys.stdin.buffer.read()
+        slice_file = federation.spool_stdin(sys.stdin.buffer)
     else:
         try:
-            with open(args.file, "rb") as handle:
-                data = handle.read()
+            slice_file = open(args.file, "rb")  # noqa: SIM115  (closed below)
         except OSError as exc:
             sys.stderr.write(f"agentjournal import: cannot read {args.file}: {exc.strerror}\n")
             return 2
-    store = Store(root)
     try:
-        with progress_bar() as progress:
-            result = federation.import_slice(store, data, chunk_records=args.chunk,
-                                             progress=progress)
+        if args.init:
+            made, _ = create_store(init_location(args))
+            made.close()
+        store = open_existing(args, writes=True)
+        try:
+            with progress_bar() as progress:
+                result = federation.import_file(store, slice_file, chunk_records=args.chunk,
+                                                progress=progress)
+        finally:
+            store.close()
     finally:
-        store.close()
+        slice_file.close()
     if args.json:
         sys.stdout.write(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
@@ -223,6 +259,6 @@ def _console(*, stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False)
 
 
-COMMANDS: dict[str, Callable[[str, argparse.Namespace], int]] = {
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "doctor": cmd_doctor, "export": cmd_export, "import": cmd_import,
 }

@@ -43,7 +43,11 @@ def status_view(status: dict[str, Any]) -> Group:
     segments = status["segments"]
     checkpoint = status.get("checkpoint")
     journal.add_row("store", str(status["store"]))
+    if status.get("location"):
+        journal.add_row("layout", str(status["location"]))
     journal.add_row("store id", str(status["store_id"]))
+    if status.get("read_only"):
+        journal.add_row("read-only", "yes: it can be inspected, nothing can be written")
     journal.add_row("head seq", str(status["head_seq"]))
     journal.add_row("segments", f"{segments['count']} ({human_bytes(segments['bytes'])}), "
                                 f"active {segments.get('active') or '-'}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from reliability_support import DeterministicIds
+from support.reliability import DeterministicIds
 
 import journal_core.mutation
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from reliability_support import (
+from support.reliability import (
+    gone,
     FIXED_NOW,
     Context,
     DeterministicIds,
@@ -105,22 +106,25 @@ class Recorder:
 
 
 def durable_point(steps: list[Step]) -> int | None:
-    """1-based index of the fsync that makes the operation's first entity append durable
-    (None when the operation appends no entity change)."""
-    wrote = False
-    for index, step in enumerate(steps, start=1):
-        if step.op == "write" and step.path.startswith("events/seg-"):
-            wrote = True
-        elif step.op == "fsync" and wrote and step.path.startswith("events/seg-"):
+    """1-based index of the fsync that makes the operation's entity append durable: the
+    fsync after its last segment write (earlier ones are journal notes: a roll, a torn
+    tail's adjudication), or None when it appends nothing."""
+    last = last_append(steps)
+    if last is None:
+        return None
+    for index, step in enumerate(steps[last:], start=last + 1):
+        if step.op == "fsync" and step.path.startswith("events/seg-"):
             return index
     return None
 
 
-def first_append(steps: list[Step]) -> int | None:
+def last_append(steps: list[Step]) -> int | None:
+    """1-based index of the operation's last write to a segment (its entity append)."""
+    found = None
     for index, step in enumerate(steps, start=1):
         if step.op == "write" and step.path.startswith("events/seg-"):
-            return index
-    return None
+            found = index
+    return found
 
 
 # -- losing what was not durable ----------------------------------------------------------------
@@ -235,7 +239,7 @@ def crash_at(tmp_path: Path, prepared: Prepared, operation: Operation, at: int, 
         if at <= len(prepared.steps):
             return [f"no crash at operation {at}"]
     finally:
-        store.journal.close()  # the process is gone: its fds (and its lock) with it
+        gone(store)  # the process is gone: its fds (and its lock) with it
     completed = recorder.steps[: at - 1]
     if mode != PROCESS_CRASH:
         lose_unsynced(root, prepared.template, completed, random.Random(at), mode)
@@ -252,7 +256,7 @@ def converges(root: Path, prepared: Prepared, operation: Operation, at: int,
     if at > len(prepared.steps):  # it returned: the caller was told ok, so it is durable
         must_be_after = True
     elif mode == PROCESS_CRASH:
-        written = first_append(prepared.steps)
+        written = last_append(prepared.steps)
         must_be_after = written is not None and at > written
     else:
         durable = durable_point(prepared.steps)
@@ -303,7 +307,8 @@ def test_a_compact_whose_append_rolls_the_segment_writes_a_checkpoint_that_verif
     compact's ref, appended last, no longer matched the file."""
     config = StoreConfig(segment_bytes_max=1_500)
     with Store(str(tmp_path / "store"), config) as store:
-        while store.journal.size(store.journal.segments()[-1]) < config.segment_bytes_max:
+        while store.fileio.size(store.journal.path(store.journal.segments()[-1])) < \
+                config.segment_bytes_max:
             store.mutate("ann", lambda m: verbs.remember(m, "note", "fill", "x" * 100))
         segments = len(store.journal.segments())
         store.compact("operator")

@@ -3,9 +3,13 @@
 For every kind of mutation, and for a segment roll, a checkpoint (compact), gc and redact:
 count the file operations it makes, then for N = 1, 2, ... fail the N-th one -- once, and
 for good (EIO, ENOSPC), or as a short write. Each time:
-  - the caller gets an error (StoreIOError);
+  - a mutation tells the caller the truth. A fault before the journal's fsync is an error
+    that says it was not applied (``NotApplied``), a fault of that fsync says the outcome is
+    unknown (``OutcomeUnknown``), and a fault after it -- a projection or meta.json write, a
+    cache -- is no error at all: the mutation happened, and the caller hears ok;
   - nothing half-applied is visible: the same open store (a long-lived server) and a fresh
-    cold open both show the state before the operation or the state after it, never a mix;
+    cold open both show the state before the operation or the state after it, never a mix,
+    and "after" whenever the caller heard ok;
   - once the fault clears, the next mutation succeeds (and a failed maintenance operation
     succeeds when run again), and doctor --verify-journal is clean.
 
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_support import (
+from support.reliability import (
     FIXED_NOW,
     Context,
     DeterministicIds,
@@ -37,6 +41,8 @@ from reliability_support import (
 from journal_core import (
     FaultPlan,
     FileIO,
+    NotApplied,
+    OutcomeUnknown,
     Store,
     StoreConfig,
     StoreIOError,
@@ -143,6 +149,22 @@ class Prepared:
     after: View
     op_count: int
     write_count: int
+    durable_at: int | None  # the op that makes a mutation durable: the fsync of its append
+    durable_write_at: int | None  # the same point counted in write operations only
+
+
+def durable_points(log: list[str]) -> tuple[int | None, int | None]:
+    """(op index, write index), 1-based, of the fsync after the last segment write -- the
+    mutation's append (earlier segment writes are journal notes: a roll, an adjudication)."""
+    writes = [i for i, entry in enumerate(log, start=1)
+              if entry.startswith("write ") and "/events/seg-" in entry]
+    if not writes:
+        return None, None
+    fsync = next((i for i, entry in enumerate(log, start=1)
+                  if i > writes[-1] and entry.startswith("fsync ") and "/events/seg-" in entry),
+                 None)
+    write_index = sum(1 for entry in log[:writes[-1]] if entry.startswith("write "))
+    return fsync, write_index
 
 
 def prepare(tmp_path: Path, operation: Operation, ids: DeterministicIds) -> Prepared:
@@ -165,7 +187,9 @@ def prepare(tmp_path: Path, operation: Operation, ids: DeterministicIds) -> Prep
         assert not verify_problems(store)
     assert 0 < op_count <= OP_COUNT_MAX, log
     write_count = sum(1 for entry in log if entry.startswith("write "))
-    return Prepared(template, ctx, before, after, op_count, write_count)
+    durable_at, durable_write_at = durable_points(log)
+    return Prepared(template, ctx, before, after, op_count, write_count, durable_at,
+                    durable_write_at)
 
 
 def fail_once_at(tmp_path: Path, prepared: Prepared, operation: Operation, mode: Mode, at: int,
@@ -182,27 +206,61 @@ def fail_once_at(tmp_path: Path, prepared: Prepared, operation: Operation, mode:
                          ops=frozenset({"write"}) if mode.short_write else None)
         fileio.plan = plan
         ids.reset("op")
+        failed: StoreIOError | None = None
         try:
             operation.run(store, prepared.ctx)
-        except StoreIOError:
-            pass
-        else:
-            return [f"no error reached the caller (fault fired {plan.fired}x at {plan.log[-1]})"]
+        except StoreIOError as exc:
+            failed = exc
         finally:
             fileio.plan = None
-        return after_the_fault(root, store, prepared, operation, plan)
+        told = the_truth(prepared, operation, mode, at, failed, plan)
+        return told + after_the_fault(root, store, prepared, operation, plan, failed is None)
     finally:
         store.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
+def the_truth(prepared: Prepared, operation: Operation, mode: Mode, at: int,
+              failed: StoreIOError | None, plan: FaultPlan) -> list[str]:
+    """What the caller heard must be what happened."""
+    where = f"fault fired {plan.fired}x at {plan.log[-1]}" if plan.log else "no fault fired"
+    durable = prepared.durable_write_at if mode.short_write else prepared.durable_at
+    if operation.maintenance or durable is None:
+        if failed is not None or not plan.fired or a_cache(plan.log[-1]):
+            return []  # (a cache write failing after the work is a miss, not a failure)
+        return [f"no error reached the caller ({where})"]
+    if at < durable:
+        if failed is None:
+            return [f"no error reached the caller ({where})"]
+        return [] if isinstance(failed, NotApplied) else [
+            f"a fault before the journal's fsync must say 'not applied', it said: {failed}"]
+    if at == durable:
+        if isinstance(failed, OutcomeUnknown) or (mode.short_write and failed is not None):
+            return []
+        return [f"a fault of the journal's fsync must say the outcome is unknown ({where}); "
+                f"it said: {failed}"]
+    return [] if failed is None else [
+        f"the mutation was durable, yet the caller heard a failure ({where}): {failed}"]
+
+
+CACHE_PATHS = ("/state/", "/events/meta.json")
+
+
+def a_cache(entry: str) -> bool:
+    """A projection or the watermarks: caches, whose write failing fails nothing."""
+    return entry.startswith("write_file ") and any(part in entry for part in CACHE_PATHS)
+
+
 def after_the_fault(root: Path, store: Store, prepared: Prepared, operation: Operation,
-                    plan: FaultPlan) -> list[str]:
+                    plan: FaultPlan, succeeded: bool) -> list[str]:
     where = f"fault at {plan.log[-1]}" if plan.log else "fault"
     problems = []
     same = visible(store)
     if same not in (prepared.before, prepared.after):
         problems.append(f"{where}: the open store shows a half-applied state:\n"
+                        + describe(same, prepared.before, prepared.after))
+    elif succeeded and same != prepared.after:
+        problems.append(f"{where}: the caller heard ok, but the store does not show it:\n"
                         + describe(same, prepared.before, prepared.after))
     with Store(str(root), SMALL_SEGMENTS, now=lambda: FIXED_NOW) as fresh:
         cold = visible(fresh)
@@ -220,7 +278,7 @@ def after_the_fault(root: Path, store: Store, prepared: Prepared, operation: Ope
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.name for op in OPERATIONS])
-def test_a_failing_file_operation_fails_the_call_and_leaves_nothing_half_applied(
+def test_a_failing_file_operation_is_told_truthfully_and_leaves_nothing_half_applied(
     tmp_path: Path, operation: Operation, deterministic_ids: DeterministicIds,
 ) -> None:
     run_fault_loops(tmp_path, operation, QUICK_MODES, deterministic_ids)
@@ -247,12 +305,11 @@ def run_fault_loops(tmp_path: Path, operation: Operation, modes: list[Mode],
 
 
 # -- regressions found by the loops ---------------------------------------------------------------
-def test_records_of_a_roll_whose_meta_update_failed_reach_readers_that_are_already_open(
+def test_records_of_a_roll_whose_projection_writes_failed_reach_readers_that_are_already_open(
     tmp_path: Path,
 ) -> None:
-    """A roll appends to the new segment and then updates meta; when the projection or meta
-    write after the append failed, meta named the old segment, and open readers (which follow
-    meta's active segment) never saw the new segment's records -- until some later write."""
+    """A roll whose projection writes failed after its append: the mutation succeeded (a
+    cache miss), and readers already open find the new segment through the roll note."""
     root = str(tmp_path / "store")
     fileio = FileIO()
     with Store(root, ROLL_EVERY_MUTATION, fileio=fileio) as writer, Store(root) as reader:
@@ -264,8 +321,7 @@ def test_records_of_a_roll_whose_meta_update_failed_reach_readers_that_are_alrea
                 raise OSError(errno.EIO, "injected", path)
 
         fileio.observer = fail_after_the_append
-        with pytest.raises(StoreIOError):
-            writer.mutate("ann", lambda m: verbs.remember(m, "note", "second", "x"))
+        writer.mutate("ann", lambda m: verbs.remember(m, "note", "second", "x"))
         fileio.observer = None
 
         with Store(root) as cold:

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import pytest
 from mcp.types import LATEST_PROTOCOL_VERSION
-from reliability_support import (
+from support.reliability import (
     READY_WAIT_S,
     Child,
     Pump,
@@ -183,7 +183,7 @@ def run_round(root: Path, size: StormSize, rng: random.Random, plans: list[str],
                                   rng.random() < STARTUP_KILL_SHARE))
         for index in range(size.servers):
             command = [sys.executable, "-m", "agentjournal", "serve", "--store", str(root),
-                       "--actor", f"mcp#{index}"]
+                       "--init", "--actor", f"mcp#{index}"]
             child = spawn(f"server-{index}", command, stderr, stdin=True)
             driver = McpDriver(child, random.Random(rng.randrange(2**31)), plans)
             driver.start()

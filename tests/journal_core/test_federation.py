@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from journal_core.local_journal import LocalTransaction
 from journal_core import ClaimConflict, Conflict, Store, StoreConfig, verbs
 from journal_core.federation import SliceRefused, export_slice, import_slice
 
@@ -171,7 +172,9 @@ def test_a_damaged_or_foreign_slice_is_refused_with_nothing_applied(
     assert store_files(b.root) == before
 
 
-def test_a_big_import_holds_the_lock_for_one_chunk_at_a_time(open_store: Opener) -> None:
+def test_a_big_import_holds_the_lock_for_one_chunk_at_a_time(
+    open_store: Opener, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     source = open_store("a", StoreConfig(fsync="never"))
     total = 10_000
     for index in range(total):
@@ -180,7 +183,8 @@ def test_a_big_import_holds_the_lock_for_one_chunk_at_a_time(open_store: Opener)
     target = open_store("b")
     holds: list[int] = []  # entity records appended during each lock hold
     lock = target.journal.lock
-    real_acquire, real_append = lock.acquire, target.journal.append
+    real_acquire = lock.acquire
+    real_append = LocalTransaction.append
 
     def acquire(*args: object, **kwargs: object) -> bool:
         got = real_acquire(*args, **kwargs)  # type: ignore[arg-type]
@@ -188,12 +192,12 @@ def test_a_big_import_holds_the_lock_for_one_chunk_at_a_time(open_store: Opener)
             holds.append(0)
         return got
 
-    def append(segment: int, batch: bytes) -> None:
-        holds[-1] += batch.count(b'"origin":')
-        real_append(segment, batch)
+    def append(txn: LocalTransaction, groups: list[list[dict[str, object]]]) -> None:
+        holds[-1] += sum(1 for group in groups for record in group if "origin" in record)
+        real_append(txn, groups)
 
     lock.acquire = acquire  # type: ignore[method-assign]
-    target.journal.append = append  # type: ignore[method-assign]
+    monkeypatch.setattr(LocalTransaction, "append", append)
 
     result = import_slice(target, data, chunk_records=500)
 

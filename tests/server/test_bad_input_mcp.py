@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp_helpers import call, text_of
+from support.mcp import call, text_of
 
 from journal_core import Store, limits
 

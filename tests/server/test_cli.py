@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream
-from mcp_helpers import SUBPROCESS_TEST_S, child_env
+from support.mcp import SUBPROCESS_TEST_S, child_env
 
 from journal_core import Store, verbs
 from agentjournal.cli import build_parser, main

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from mcp_helpers import REPO, SUBPROCESS_TEST_S, child_env
+from support.mcp import REPO, SUBPROCESS_TEST_S, child_env
 
 EXAMPLES = REPO / "examples"
 

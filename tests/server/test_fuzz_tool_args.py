@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client, MCPError
 from mcp.types import Implementation
-from mcp_helpers import text_of
+from support.mcp import text_of
 
 from journal_core import Store, verbs
 from agentjournal.app import build_server

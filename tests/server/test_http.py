@@ -14,7 +14,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import Implementation
-from mcp_helpers import (
+from support.mcp import (
     SUBPROCESS_TEST_S,
     call,
     call_error,

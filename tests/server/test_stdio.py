@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp_helpers import (
+from support.mcp import (
     SUBPROCESS_TEST_S,
     call,
     call_error,

@@ -14,18 +14,28 @@ from mcp import Client, MCPError
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import Implementation
-from mcp_helpers import call, call_error
+from support.mcp import call, call_error
 
-from journal_core import FaultPlan, InvalidArgument, Store, StoreConfig
+from journal_core import (
+    FaultPlan,
+    InvalidArgument,
+    Store,
+    StoreConfig,
+    StoreCorrupt,
+    limits,
+    verbs,
+)
 from agentjournal.app import build_server
 from agentjournal.tools import JournalTools
 
 pytestmark = pytest.mark.anyio
 
-READ_TOOLS = {"work", "read_unseen", "get", "list", "search", "journal_status"}
+READ_TOOLS = {"work", "ready", "read_unseen", "get", "list", "search", "journal_status"}
 ALL_TOOLS = READ_TOOLS | {
     "ack", "plan", "claim", "renew", "release", "complete", "remember", "forget", "send",
+    "respond",
 }
+IDEMPOTENT_MUTATIONS = {"ack", "claim", "forget"}
 
 
 async def head(client: Client) -> int:
@@ -39,21 +49,26 @@ async def make_plan(client: Client, **arguments: Any) -> dict[str, Any]:
 
 
 # -- the surface ------------------------------------------------------------------------
-async def test_every_tool_has_an_input_schema_an_output_schema_and_hints(client: Client) -> None:
+async def test_every_tool_has_a_strict_input_schema_a_description_and_hints(
+    client: Client,
+) -> None:
+    """Results are shown in docs/tools.md, not as output schemas: those cost more of every
+    agent's context than all the input schemas together."""
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(tools) == ALL_TOOLS
     for name, tool in tools.items():
         assert tool.input_schema["type"] == "object", name
-        assert tool.output_schema is not None and tool.output_schema["type"] == "object", name
-        assert tool.description, name
+        assert tool.input_schema.get("additionalProperties") is False or \
+            not tool.input_schema.get("properties"), name
+        assert tool.output_schema is None, name
+        assert tool.description and tool.title, name
         hints = tool.annotations
-        assert hints is not None and hints.open_world_hint is False, name
+        assert hints is not None, name
         if name in READ_TOOLS:
             assert hints.read_only_hint is True, name
         else:
-            assert hints.read_only_hint is False and hints.destructive_hint is False, name
-    assert tools["ack"].annotations and tools["ack"].annotations.idempotent_hint is True
-    assert tools["plan"].annotations and tools["plan"].annotations.idempotent_hint is False
+            assert not hints.read_only_hint and hints.destructive_hint is False, name
+            assert bool(hints.idempotent_hint) == (name in IDEMPOTENT_MUTATIONS), name
 
 
 async def test_tool_argument_names_are_the_documented_contract(client: Client) -> None:
@@ -61,15 +76,21 @@ async def test_tool_argument_names_are_the_documented_contract(client: Client) -
              for tool in (await client.list_tools()).tools}
     expected = {
         "work": {"actor"}, "read_unseen": {"actor", "limit", "item_types", "advance"},
-        "ack": {"actor", "up_to_seq"}, "get": {"item_type", "item_id"},
-        "list": {"item_type", "status", "limit", "after"},
+        "ready": {"plan_id", "tag", "limit", "after"},
+        "ack": {"actor", "up_to_seq"}, "get": {"item_type", "item_id", "context_from"},
+        "list": {"item_type", "status", "limit", "after", "paths"},
         "search": {"query", "item_types", "limit"},
-        "plan": {"actor", "title", "goal", "steps", "plan_id", "status", "add_steps"},
-        "claim": {"actor", "target", "ttl_s", "note"}, "renew": {"actor", "claim_id", "ttl_s"},
-        "release": {"actor", "claim_id", "note"}, "complete": {"actor", "claim_id", "result"},
-        "remember": {"actor", "kind", "title", "body", "tags", "supersedes"},
-        "forget": {"actor", "memory_id", "reason"},
-        "send": {"actor", "to", "body", "thread", "kind", "summary", "context"},
+        "plan": {"actor", "title", "goal", "steps", "plan_id", "status", "add_steps",
+                 "step_updates", "request_id"},
+        "claim": {"actor", "target", "targets", "ttl_s", "note", "keepalive", "max_s",
+                  "plan_id", "tag", "request_id"},
+        "renew": {"actor", "claim_id", "ttl_s", "fence", "request_id"},
+        "release": {"actor", "claim_id", "note", "fence", "request_id"},
+        "complete": {"actor", "claim_id", "result", "fence", "request_id"},
+        "remember": {"actor", "kind", "title", "body", "tags", "supersedes", "request_id"},
+        "forget": {"actor", "memory_id", "reason", "request_id"},
+        "send": {"actor", "to", "body", "thread", "kind", "summary", "context", "request_id"},
+        "respond": {"actor", "handoff_id", "answer", "note", "request_id"},
         "journal_status": set(),
     }
     for name, arguments in expected.items():
@@ -127,20 +148,24 @@ async def test_work_briefs_unseen_events_my_claims_open_plans_and_decisions(
     assert brief["unseen_count"] == 2 and len(brief["unseen"]) == 2
     assert {event["actor"] for event in brief["unseen"]} == {"bob"}
     assert brief["my_claims"] == [{"id": claim["item_id"], "target": "file:src/app.py",
-                                   "expires_at": claim["entity"]["expires_at"]}]
+                                   "left_s": brief["my_claims"][0]["left_s"],
+                                   "fence": claim["fence"]}]
+    assert 0 < brief["my_claims"][0]["left_s"] <= 900
     assert brief["plans"][0]["id"] == plan["item_id"]
     assert brief["plans"][0]["open_steps"][0] == "s1 [todo] write the lexer"
     assert brief["memory"][0]["title"] == "fsync the folder too"
     assert brief["head_seq"] == await head(client)
 
 
-async def test_work_shows_at_most_ten_unseen_events_but_counts_them_all(client: Client) -> None:
+async def test_work_shows_the_newest_few_unseen_events_but_counts_them_all(
+    client: Client,
+) -> None:
     for number in range(13):
         await call(client, "send", actor="bob", to="*", body=f"note {number}")
     brief = await call(client, "work")
-    assert brief["unseen_count"] == 13
+    assert brief["unseen_count"] == 13 and brief["unseen_by_type"] == {"message": 13}
     assert [e["summary"][-7:] for e in brief["unseen"]][-1] == "note 12"
-    assert len(brief["unseen"]) == 10
+    assert len(brief["unseen"]) == limits.briefing_unseen_events_max
 
 
 # -- read_unseen and ack ----------------------------------------------------------------
@@ -203,7 +228,7 @@ async def test_get_returns_the_entity_with_its_rev_and_seq(client: Client) -> No
     plan = await make_plan(client)
     got = await call(client, "get", item_type="plan", item_id=plan["item_id"])
     assert got["entity"]["title"] == "Ship the parser"
-    assert got["entity_rev"] == 1 and got["seq"] == plan["seq"] and got["stale"] is False
+    assert got["entity_rev"] == 1 and got["seq"] == plan["seq"] and "stale" not in got
 
 
 async def test_get_of_an_unknown_id_says_how_to_find_ids(client: Client) -> None:
@@ -344,12 +369,15 @@ async def test_release_puts_a_claimed_step_back_to_todo(client: Client) -> None:
                                                       claim_id=claim["item_id"])
 
 
-async def test_renew_moves_only_the_expiry(client: Client) -> None:
+async def test_renew_moves_only_the_expiry_with_one_renew_record_and_no_rev_bump(
+    client: Client,
+) -> None:
     claim = await call(client, "claim", target="file:a.py", ttl_s=60)
     before = await head(client)
     renewed = await call(client, "renew", claim_id=claim["item_id"], ttl_s=3600)
     assert renewed["entity"]["expires_at"] > claim["entity"]["expires_at"]
-    assert renewed["entity_rev"] == claim["entity_rev"] and await head(client) == before
+    assert renewed["entity_rev"] == claim["entity_rev"] and await head(client) == before + 1
+    assert renewed["fence"] == claim["fence"]
 
 
 async def test_only_the_holder_can_renew_release_or_complete(client: Client) -> None:
@@ -438,7 +466,7 @@ async def test_a_busy_store_is_a_tool_error_that_says_retry(store_path: Any) -> 
     holder = Store(str(store_path))
     try:
         async with Client(build_server(busy), cache=None) as client:
-            with holder.journal.locked("holder#1"):
+            with holder.journal.lock_held("holder#1"):
                 message = await call_error(client, "claim", target="file:a.py")
         assert "retry" in message and "nothing was written" in message
     finally:
@@ -446,13 +474,29 @@ async def test_a_busy_store_is_a_tool_error_that_says_retry(store_path: Any) -> 
         holder.close()
 
 
-async def test_a_store_io_fault_is_a_protocol_error_and_is_logged(
+async def test_a_failed_journal_write_says_not_applied_and_is_logged(
     store: Store, caplog: pytest.LogCaptureFixture,
 ) -> None:
     store.fileio.plan = FaultPlan(at=1, ops=frozenset({"write"}), persistent=True,
                                   error_number=errno.ENOSPC)
     async with Client(build_server(store), cache=None) as client:
+        with caplog.at_level(logging.WARNING, logger="agentjournal.server"):
+            message = await call_error(client, "claim", target="file:a.py")
+    assert "not applied" in message and "retrying is safe" in message
+    assert any("tool claim" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_store_fault_on_a_read_is_a_protocol_error_and_is_logged(
+    store: Store, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (_, plan_id), _ = store.mutate("bob", lambda m: verbs.plan_create(m, "p", "", []))
+
+    def damaged(*args: object) -> None:
+        raise StoreCorrupt("a checkpoint does not verify (injected)")
+
+    monkeypatch.setattr(store, "entity_view", damaged)
+    async with Client(build_server(store), cache=None) as client:
         with (caplog.at_level(logging.ERROR, logger="agentjournal.server"),
               pytest.raises(MCPError, match="the store failed")):
-            await client.call_tool("claim", {"target": "file:a.py"})
-    assert any("store fault in tool claim" in r.getMessage() for r in caplog.records)
+            await client.call_tool("get", {"item_type": "plan", "item_id": plan_id})
+    assert any("store fault in tool get" in r.getMessage() for r in caplog.records)

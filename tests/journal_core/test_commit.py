@@ -1,9 +1,9 @@
 """A crash between the append and the projection writes (SPEC §6.2, §7.1).
 
 The mutation's records are fsynced; the process dies before (or while) it writes the
-projections and meta.json. The journal is the truth: the next read from a fresh Store heals
-the projections forward, and nothing acknowledged -- before the crash, or the crashed txn
-itself, which was durable -- is lost. The crash is taken two ways: the FaultPlan seam
+projections and meta.json. The journal is the truth: a fresh Store's reads answer from it at
+once, the next writer heals the projections forward, and nothing acknowledged -- before the
+crash, or the crashed txn itself, which was durable -- is lost. The crash is taken two ways: the FaultPlan seam
 (SimulatedCrash at the N-th cache write) and a real child process killed with SIGKILL.
 
 Run as a script, this file is that child (see ``killed_child``).
@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_support import journal_records, projection, script_env
-from reliability_support import verify_problems
+from support.engine import journal_records, projection, script_env
+from support.reliability import gone, verify_problems
 
 from journal_core import FaultPlan, FileIO, SimulatedCrash, Store, verbs
 from journal_core.meta import parse_meta
@@ -46,8 +46,9 @@ def claim_step(store: Store, plan_id: str) -> None:
 
 
 def check_healed(root: Path, plan_id: str, memory_id: str) -> None:
-    """A fresh Store shows the crashed txn (it was fsynced) and everything before it, and
-    its first read of each family writes the projections that the crash left behind."""
+    """A fresh Store shows the crashed txn (it was fsynced) and everything before it; its
+    reads write nothing, and its first write brings the projections the crash left behind
+    up to date."""
     claim = next(r for r in journal_records(root) if r["item_type"] == "claim")
     claim_id = claim["item_id"]
     with Store(str(root)) as store:
@@ -64,17 +65,17 @@ def check_healed(root: Path, plan_id: str, memory_id: str) -> None:
         assert plan_view["entity"]["steps"][0]["claim_id"] == claim_id
         assert memory_view["entity"]["title"] == "use flock"
         assert not (claim_view["stale"] or plan_view["stale"] or memory_view["stale"])
+        # The next writer continues the journal after its tail (no seq is reused) and
+        # writes the projections the crash left behind.
+        store.mutate("cy", lambda m: verbs.remember(m, "note", "after the crash", "x"))
         claimed = projection(root, "claim", claim_id)
         planned = projection(root, "plan", plan_id)
         assert claimed is not None and claimed["entity_rev"] == 1
         assert planned is not None and planned["entity_rev"] == 2
         assert planned["payload"]["steps"][0]["claim_id"] == claim_id
         meta = parse_meta((root / "events" / "meta.json").read_bytes())
-        assert meta is not None and meta.applied["claim"] == meta.applied["plan"] == head
+        assert meta is not None and meta.applied["claim"] == meta.applied["plan"] == head + 1
         assert not verify_problems(store)
-        # The next writer continues the journal: meta's next_seq, left behind by the
-        # crash, is repaired from the tail (a seq_repair record first), never reused.
-        store.mutate("cy", lambda m: verbs.remember(m, "note", "after the crash", "x"))
     seqs = [r["seq"] for r in journal_records(root)]
     assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] > head
 
@@ -82,7 +83,7 @@ def check_healed(root: Path, plan_id: str, memory_id: str) -> None:
 @pytest.mark.parametrize(
     "cache_write", [1, 2, 3], ids=["before any projection", "between projections", "at meta"]
 )
-def test_a_crash_after_the_append_heals_forward_on_the_next_read_from_a_fresh_store(
+def test_a_crash_after_the_append_heals_forward_on_the_next_write_from_a_fresh_store(
     tmp_path: Path,
     cache_write: int,
 ) -> None:
@@ -93,7 +94,7 @@ def test_a_crash_after_the_append_heals_forward_on_the_next_read_from_a_fresh_st
     fileio.plan = FaultPlan(at=cache_write, ops=frozenset({"write_file"}), crash=True)
     with pytest.raises(SimulatedCrash):
         claim_step(crashed, plan_id)
-    crashed.journal.close()  # the process is gone: its fds and its lock with it
+    gone(crashed)  # the process is gone: its fds and its lock with it
 
     fired_at = fileio.plan.log[-1]
     expected_path = ("state/plan/", "state/claim/", "events/meta.json")[cache_write - 1]
@@ -105,7 +106,7 @@ def test_a_crash_after_the_append_heals_forward_on_the_next_read_from_a_fresh_st
     check_healed(root, plan_id, memory_id)
 
 
-def test_a_process_killed_after_the_append_heals_forward_on_the_next_read(
+def test_a_process_killed_after_the_append_heals_forward_on_the_next_write(
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "store"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import TS, WRITER_A, Clock, append_bytes, framed, journal_records
+from support.engine import TS, WRITER_A, Clock, append_bytes, framed, journal_records
 
 from journal_core import InvalidArgument, RecordInvalid, Store, verbs
 from journal_core.migrations import upgrade

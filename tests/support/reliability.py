@@ -31,8 +31,8 @@ from journal_core.record import decode_line
 from journal_core.replay import is_redacted
 from journal_core.segment import list_segments
 
-REPO = Path(__file__).resolve().parents[1]
-WRITER_SCRIPT = REPO / "tests" / "storm_writer.py"
+REPO = Path(__file__).resolve().parents[2]
+WRITER_SCRIPT = REPO / "tests" / "support" / "storm_writer.py"
 READY_WAIT_S = 30.0  # bound on a child's start-up (imports, store open) on a loaded machine
 EXIT_WAIT_S = 30.0  # bound on a child's exit once killed or told to stop
 READ_CHUNK_BYTES = 65536
@@ -41,10 +41,18 @@ READ_CHUNK_BYTES = 65536
 Record = dict[str, Any]
 
 
+def gone(store: Store) -> None:
+    """A store whose process was killed: every fd it held is closed (its lock goes with
+    them), nothing else it would have done runs."""
+    store.journal.close()
+    store.replica.close()
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a child: this checkout importable, no store of the caller's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTJOURNAL_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(REPO)]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(REPO),
+                                                     str(REPO / "tests")]))
     env.update(extra)
     return env
 

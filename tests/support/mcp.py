@@ -51,7 +51,7 @@ def server_env(store_path: Path, **extra: str) -> dict[str, str]:
 
 
 def serve_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "agentjournal", "serve", *args]
+    return [sys.executable, "-m", "agentjournal", "serve", "--init", *args]
 
 
 @asynccontextmanager

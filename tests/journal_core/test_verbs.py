@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import START, Clock, active_segment, journal_records, projection
+from support.engine import START, Clock, active_segment, journal_records, projection
 
 from journal_core import ClaimConflict, Committed, Store, clock, verbs
 from journal_core.entities import Memory
@@ -80,11 +80,13 @@ def test_an_expired_claim_is_released_and_taken_over_in_the_same_txn(
     assert (released["item_id"], released["action"], released["summary"]) == (
         old,
         "release_claim",
-        "expired",
+        "expired; taken over by bob",
     )
+    assert released["payload"]["taken_over_by"] == "bob"
+    assert taken["payload"]["previous_holder"] == "ann"
     assert released["payload"]["status"] == "expired"
     assert (taken["item_id"], taken["action"], taken["payload"]["holder"]) == (new, "claim", "bob")
-    assert store.state.active_claims == {TARGET: {new}}
+    assert store.state.claims.colliding(TARGET) == [(new, TARGET)]
 
 
 def test_completing_a_step_claim_marks_the_step_done_in_the_same_txn(store: Store) -> None:
@@ -105,17 +107,22 @@ def test_completing_a_step_claim_marks_the_step_done_in_the_same_txn(store: Stor
 
 
 # -- renewal -------------------------------------------------------------------------------------
-def test_renewal_moves_only_the_expiry_and_writes_no_record(
+def test_renewal_moves_only_the_expiry_with_a_renew_record_and_no_rev_bump(
     store: Store, now: Clock, tmp_path: Path
 ) -> None:
+    """A renewal is durable like any mutation (a renew record in the journal, so no
+    process can take over a claim its holder renewed), but it is no entity record: the
+    rev stays, and nothing but the ephemeral fields moves."""
     claim_id, _ = claim(store, "ann", ttl_s=60)
     before = store.entity_view("claim", claim_id)
-    segment = active_segment(Path(store.root)).read_bytes()
+    records_before = len(journal_records(Path(store.root)))
     now.advance(30)
 
     store.mutate("ann", lambda m: verbs.renew(m, claim_id, 600))
 
-    assert active_segment(Path(store.root)).read_bytes() == segment  # no record at all
+    renewal = journal_records(Path(store.root))[records_before:]
+    assert [(r["action"], r["item_id"], r["entity_rev"], sorted(r["payload"]))
+            for r in renewal] == [("renew", claim_id, 1, ["expires_at", "renewed_at"])]
     after = store.entity_view("claim", claim_id)
     assert after["entity_rev"] == before["entity_rev"] == 1
     assert after["entity"]["expires_at"] == at(630)

@@ -1,4 +1,4 @@
-"""Helpers of the engine tests (tests/journal_core/test_engine_*.py): an injected clock,
+"""Helpers of the engine tests (tests/journal_core/): an injected clock,
 hand-written records, whole-store byte images and the records of a journal in file order.
 
 A plain module beside the tests (pytest puts this folder on sys.path), imported by name.
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from reliability_support import REPO, child_env
+from support.reliability import REPO, child_env
 
 from journal_core import RecordInvalid, Store
 from journal_core.record import decode_line, encode_record
@@ -44,7 +44,7 @@ def script_env() -> dict[str, str]:
     """The environment of a child that runs one of these test files as a script: this
     checkout and both helper folders importable."""
     env = child_env()
-    folders = [str(REPO / "tests"), str(REPO / "tests" / "journal_core")]
+    folders = [str(REPO / "tests"), str(REPO / "tests" / "journal_core")]  # support, tests
     env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *folders])
     return env
 
@@ -133,12 +133,12 @@ def journal_records(root: Path) -> list[Record]:
 
 
 def store_image(root: Path) -> dict[str, bytes]:
-    """Every file under the store root and its bytes, except the lock file: taking the
-    lock rewrites its holder note (who waits names the holder), which is not store data."""
+    """Every file under the store root and its bytes, except the lock files: taking a lock
+    rewrites its holder note (who waits names the holder), which is not store data."""
     return {
         str(path.relative_to(root)): path.read_bytes()
         for path in sorted(root.rglob("*"))
-        if path.is_file() and path.name != "lock"
+        if path.is_file() and path.name not in ("lock", "projections.lock")
     }
 
 

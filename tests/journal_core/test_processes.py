@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from engine_support import journal_records, script_env
-from reliability_support import (
+from support.engine import journal_records, script_env
+from support.reliability import (
     READ_CHUNK_BYTES,
     READY_WAIT_S,
     Child,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import TS, WRITER_A, Clock, memory_record, store_image
+from support.engine import TS, WRITER_A, Clock, memory_record, store_image
 
 from journal_core import (
     InvalidArgument,

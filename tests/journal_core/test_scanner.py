@@ -7,14 +7,14 @@ of them, what the next writer appends about them, and the seq the next mutation 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from engine_support import (
+from support.engine import (
     WRITER_A,
     WRITER_B,
     Clock,
@@ -272,7 +272,7 @@ def test_two_writers_on_one_seq_apply_in_file_order_never_sorted(root: Path) -> 
         assert follows(next_writer(store), seq + 1)
 
 
-# -- meta.json is a cache ------------------------------------------------------------------------
+# -- meta.json is a cache of the projections' watermarks ---------------------------------------
 def corrupt_meta(meta_path: Path, how: str) -> None:
     data = meta_path.read_bytes()
     if how == "deleted":
@@ -282,20 +282,22 @@ def corrupt_meta(meta_path: Path, how: str) -> None:
     elif how == "checksum fails":
         meta = parse_meta(data)
         assert meta is not None
-        meta_path.write_bytes(
-            data.replace(
-                f'"next_seq": {meta.next_seq}'.encode(), f'"next_seq": {meta.next_seq + 7}'.encode()
-            )
-        )
+        applied = meta.applied["memory"]
+        meta_path.write_bytes(data.replace(f'"memory": {applied}'.encode(),
+                                           f'"memory": {applied + 7}'.encode()))
+        assert parse_meta(meta_path.read_bytes()) is None
     else:
         raise AssertionError(how)
 
 
 @pytest.mark.parametrize("how", ["deleted", "not json", "checksum fails"])
-def test_a_missing_or_corrupt_meta_is_rebuilt_and_the_next_seq_follows_the_tail(
+def test_a_missing_or_corrupt_meta_changes_nothing_and_the_next_seq_follows_the_tail(
     root: Path,
     how: str,
 ) -> None:
+    """meta.json holds only the projections' watermarks; the next seq is the journal's
+    own business. Whatever happens to meta, nothing else changes and no seq is reused; the
+    next writer rewrites it whole."""
     meta_path = root / "events" / "meta.json"
     head = head_of(root)
     with Store(str(root)) as before:
@@ -307,41 +309,40 @@ def test_a_missing_or_corrupt_meta_is_rebuilt_and_the_next_seq_follows_the_tail(
         assert next_writer(store) == [head + 1]
 
     meta = parse_meta(meta_path.read_bytes())
-    assert meta is not None and meta.next_seq == head + 2
+    assert meta is not None and set(meta.applied.values()) == {head + 1}
     assert not [r for r in journal_records(root) if r["action"] == "seq_repair"]
 
 
 EARLIER_BOOT = "00000000-0000-4000-8000-000000000000"
 
-@pytest.mark.parametrize(
-    "written_in",
-    [
-        "this boot",
-        "an earlier boot",
-    ],
-)
-def test_a_meta_behind_the_tail_is_repaired_with_a_seq_repair_record_first(
+
+def earlier_version_meta(store_id: str, next_seq: int, boot: str) -> bytes:
+    """meta.json as versions before the journal interface wrote it: with next_seq and the
+    active segment, under the same kind of checksum."""
+    body = {"active_segment": "seg-000000000001.jsonl", "applied": {}, "boot_id": boot,
+            "next_seq": next_seq, "store_id": store_id}
+    body["crc32"] = zlib.crc32(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+
+
+@pytest.mark.parametrize("written_in", ["this boot", "an earlier boot"])
+def test_a_meta_of_an_earlier_version_with_a_next_seq_behind_the_tail_reuses_no_seq(
     root: Path,
     written_in: str,
 ) -> None:
     meta_path = root / "events" / "meta.json"
     head = head_of(root)
-    meta = parse_meta(meta_path.read_bytes())
-    assert meta is not None and meta.next_seq == head + 1
+    with Store(str(root)) as store:
+        store_id = store.store_id
     boot = clock.boot_id() if written_in == "this boot" else EARLIER_BOOT
-    stale = dataclasses.replace(meta, next_seq=2, boot_id=boot)
-    meta_path.write_bytes(stale.to_bytes())  # a valid checksum: only the seq is stale
+    meta_path.write_bytes(earlier_version_meta(store_id, 2, str(boot)))
 
     with Store(str(root)) as store:
         assert store.head_seq == head
         seqs = next_writer(store)
 
-    assert seqs == [head + 1, head + 2]  # the repair first, then the mutation
-    repairs = [r for r in journal_records(root) if r["action"] == "seq_repair"]
-    assert [(r["seq"], r["payload"]) for r in repairs] == [
-        (head + 1, {"meta_next_seq": 2, "tail_seq": head, "repaired_next_seq": head + 1})
-    ]
-    assert [r["seq"] for r in journal_records(root)] == list(range(1, head + 3))
+    assert seqs == [head + 1]
+    assert not [r for r in journal_records(root) if r["action"] == "seq_repair"]
+    assert [r["seq"] for r in journal_records(root)] == list(range(1, head + 2))
     with Store(str(root)) as reopened:
-        assert reopened.counters.seq_repairs == 1
-        assert next_writer(reopened) == [head + 3]
+        assert next_writer(reopened) == [head + 2]

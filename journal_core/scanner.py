@@ -1,0 +1,272 @@
+"""The one scanner: lines -> records -> complete txn groups (docs/design.md, "Reading").
+
+Every reader of a local journal -- the store's follower (replay), ``scan`` for read_unseen,
+tail, export, gc and doctor -- feeds segment bytes through a ``Scanner``, so they apply the
+same rules and can never disagree:
+
+- lines are split on ``\\n``; empty and blank lines are skipped (blank: bytes doctor
+  parked);
+- a line that is not a valid record is skipped and counted, its byte range remembered --
+  unless it is the unterminated end of the last segment: a torn tail, left pending (never
+  applied, even if it parses) until a writer seals and adjudicates it;
+- an identical duplicate (same seq, writer and bytes) within a bounded window is dropped
+  and counted; same seq and writer with other bytes, or the same seq from another writer,
+  are applied and counted;
+- consecutive lines of one ``(writer, txn)`` with climbing seqs form a group; a group is
+  applied only when it holds exactly the seqs of its txn. A short group inside the journal
+  is dropped and counted; a short group at the end of the last segment is left pending
+  (a write may be in flight) until a later append decides it.
+
+A scan that starts at a position (a checkpoint, an index entry) knows nothing before it:
+it does not judge duplicates of seqs at or below its ``floor_seq`` (its callers leave
+those records out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import limits
+from .counters import JournalCounters
+from .journal import TxnGroup
+from .record import decode_envelope, parse_line
+
+Record = dict[str, Any]
+Decode = Callable[[bytes], Record | None]
+GroupKey = tuple[str, int, int]  # (writer, txn first seq, txn count)
+
+
+@dataclass
+class Fragment:
+    """An unterminated final line: bytes [start, end) of a part (a segment)."""
+
+    part: int
+    start: int
+    end: int
+    sha256: str
+
+
+@dataclass
+class PendingRun:
+    """The trailing records of one txn that has not (yet) got all its records."""
+
+    writer: str
+    txn: list[int]
+    seqs: list[int]
+
+
+@dataclass(slots=True)
+class _Line:
+    start: int
+    end: int
+    raw: bytes
+    record: Record | None = None
+    parsed: bool = False
+
+
+@dataclass
+class Fed:
+    """What one ``feed`` produced: complete groups (with the offset each starts at) and how
+    many bytes it consumed; bytes after that are pending and must be fed again."""
+
+    groups: list[tuple[TxnGroup, int]]
+    consumed: int
+
+
+@dataclass
+class Scanner:
+    counters: JournalCounters = field(default_factory=JournalCounters)
+    floor_seq: int = 0
+    envelope_only: bool = False
+    known_bad: Callable[[int, int], bool] | None = None  # (part, offset) -> a bad line there
+    max_seq: int = 0
+    pending_fragment: Fragment | None = None
+    pending_run: PendingRun | None = None
+    bad_ranges: list[tuple[int, int, int]] = field(default_factory=list)  # (part, start, end)
+    _seen: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
+
+    # -- feeding ----------------------------------------------------------------------
+    def feed(self, part: int, base: int, data: bytes, *, end: str) -> Fed:
+        """Scan ``data`` (bytes of ``part`` starting at offset ``base``). ``end`` says what
+        follows the data: ``"more"`` (more bytes of this part: the trailing txn and an
+        unterminated line are left for the next feed), ``"sealed"`` (nothing: the part is
+        closed for good, so a short trailing txn is broken and an unterminated line is a
+        torn tail) or ``"tail"`` (the end of the journal as far as anyone knows: a short
+        trailing txn and an unterminated line are pending -- a write may be in flight)."""
+        lines, tail_start = split_lines(data)
+        cut = len(lines)
+        if end != "more":
+            self.pending_run = None
+            self.pending_fragment = None
+        if end == "more":
+            cut = self._trailing_run_start(lines, only_short=False)
+        elif end == "tail":
+            cut = self._trailing_run_start(lines, only_short=True)
+            if tail_start < len(data):
+                self.pending_fragment = _fragment(part, base, data, tail_start)
+        groups: list[tuple[TxnGroup, int]] = []
+        builder = _GroupBuilder(self, part, base, groups)
+        for line in lines[:cut]:
+            record = self._decode(part, base, line)
+            if record is not None:
+                builder.add(record, line.start)
+        builder.close()
+        if cut < len(lines):
+            consumed = lines[cut].start
+        elif end == "sealed":
+            if tail_start < len(data):  # a closed segment's torn end: nothing follows it
+                self.counters.torn_tails += 1
+                self.bad_ranges.append((part, base + tail_start, base + len(data)))
+            consumed = len(data)
+        else:
+            consumed = tail_start
+        return Fed(groups, consumed)
+
+    def note_own(self, records: list[Record], lines: list[bytes]) -> None:
+        """Records this process appended itself: remembered as if read (no read-back)."""
+        for record, raw in zip(records, lines, strict=True):
+            self._is_identical_duplicate(record, raw)
+
+    def tail_seq(self) -> int:
+        """The highest seq of any valid line, pending ones included."""
+        pending = max(self.pending_run.seqs) if self.pending_run else 0
+        return max(self.max_seq, pending)
+
+    # -- lines ------------------------------------------------------------------------
+    def _decode(self, part: int, base: int, line: _Line) -> Record | None:
+        record = self._parse(part, base, line)
+        if record is None:
+            if line.raw.isspace():
+                return None  # bytes parked by doctor --repair: blanked, not corrupt
+            self.counters.lines_skipped += 1
+            self.bad_ranges.append((part, base + line.start, base + line.end))
+            return None
+        if self._is_identical_duplicate(record, line.raw):
+            return None
+        return record
+
+    def _parse(self, part: int, base: int, line: _Line) -> Record | None:
+        if line.parsed:
+            return line.record
+        line.parsed = True
+        if self.envelope_only and not (self.known_bad and self.known_bad(part, base + line.start)):
+            line.record = decode_envelope(line.raw) or parse_line(line.raw)
+        elif self.known_bad and self.known_bad(part, base + line.start):
+            line.record = None
+        else:
+            line.record = parse_line(line.raw)
+        return line.record
+
+    def _trailing_run_start(self, lines: list[_Line], *, only_short: bool) -> int:
+        """Index of the first line of the trailing run of one txn (``only_short``: only when
+        that txn still misses records, remembered as the pending run), else len."""
+        index = len(lines) - 1
+        key: GroupKey | None = None
+        first = len(lines)
+        seqs: set[int] = set()
+        while index >= 0:
+            line = lines[index]
+            record = line.record if line.parsed else parse_line(line.raw)
+            line.record, line.parsed = record, True
+            if record is not None:
+                this_key = (record["writer"], record["txn"][0], record["txn"][1])
+                if key is None:
+                    key = this_key
+                elif this_key != key:
+                    break
+                seqs.add(record["seq"])
+                first = index
+            index -= 1
+        if key is None:
+            return len(lines)
+        if not only_short:
+            return first
+        if len(seqs) >= key[2]:
+            return len(lines)
+        self.pending_run = PendingRun(key[0], [key[1], key[2]], sorted(seqs))
+        return first
+
+    def _is_identical_duplicate(self, record: Record, raw: bytes) -> bool:
+        seq, writer, digest = record["seq"], record["writer"], hash(raw)
+        if seq > self.max_seq:
+            self.max_seq = seq
+            self._remember(seq, writer, digest)
+            return False
+        earlier = self._seen.get(seq, [])
+        if (writer, digest) in earlier:
+            self.counters.dup_identical += 1
+            return True
+        if seq <= self.floor_seq and not earlier:
+            return False  # before where this scan started: not ours to judge
+        if any(w == writer for w, _ in earlier):
+            self.counters.dup_conflicts += 1
+        elif earlier:
+            self.counters.dup_seq_writers += 1
+        self._remember(seq, writer, digest)
+        return False
+
+    def _remember(self, seq: int, writer: str, digest: int) -> None:
+        self._seen.setdefault(seq, []).append((writer, digest))
+        if len(self._seen) > limits.dup_window_records:
+            del self._seen[next(iter(self._seen))]
+
+
+class _GroupBuilder:
+    """Consecutive records of one (writer, txn) with climbing seqs; complete ones out."""
+
+    def __init__(self, scanner: Scanner, part: int, base: int,
+                 out: list[tuple[TxnGroup, int]]) -> None:
+        self.scanner = scanner
+        self.base = base
+        self.out = out
+        self.records: list[Record] = []
+        self.key: GroupKey | None = None
+        self.start = 0
+
+    def add(self, record: Record, start: int) -> None:
+        key = (record["writer"], record["txn"][0], record["txn"][1])
+        # A seq that does not climb starts a new group even under the same key: one writer
+        # that reused a seq for two txns wrote two txns, both applied.
+        if key != self.key or (self.records and record["seq"] <= self.records[-1]["seq"]):
+            self.close()
+            self.key, self.start = key, start
+        self.records.append(record)
+
+    def close(self) -> None:
+        records, key = self.records, self.key
+        self.records, self.key = [], None
+        if not records or key is None:
+            return
+        if not complete(records, key):
+            self.scanner.counters.incomplete_txns += 1
+            return
+        self.out.append((TxnGroup(records), self.base + self.start))
+
+
+def complete(records: list[Record], key: GroupKey) -> bool:
+    first, count = key[1], key[2]
+    if len(records) != count:
+        return False
+    return all(record["seq"] == first + i for i, record in enumerate(records))
+
+
+def split_lines(data: bytes) -> tuple[list[_Line], int]:
+    """Terminated lines (empty ones left out) and where the unterminated rest starts."""
+    lines: list[_Line] = []
+    pos = 0
+    find = data.find
+    while True:
+        newline = find(b"\n", pos)
+        if newline < 0:
+            return lines, pos
+        if newline > pos:
+            lines.append(_Line(pos, newline, data[pos:newline]))
+        pos = newline + 1
+
+
+def _fragment(part: int, base: int, data: bytes, start: int) -> Fragment:
+    piece = data[start:]
+    return Fragment(part, base + start, base + len(data), hashlib.sha256(piece).hexdigest())
