@@ -38,19 +38,44 @@ from .projection import Projections, Projector
 INFO_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 
 
+class Blobs(Protocol):
+    """Content-addressed oversized payloads (local: ``events/blobs/``)."""
+
+    def put(self, data: bytes) -> dict[str, Any]: ...
+    def get(self, ref: dict[str, Any]) -> bytes: ...
+    def get_payload(self, ref: dict[str, Any]) -> dict[str, Any]: ...
+    def exists(self, ref: dict[str, Any]) -> bool: ...
+    def archive(self, sha256: str) -> None: ...
+    def remove(self, sha256: str) -> None: ...
+    def all_hashes(self) -> list[str]: ...
+
+
 class Backend(Protocol):
-    name: str
-    where: str  # a path or a URL without secrets, for people
+    """Everything a store keeps. The ``Store`` names nothing but these."""
+
+    name: str  # "local", "postgresql"
+    where: str  # a path, or a URL without its secrets, for people
     journal: Journal
-    blobs: BlobStore
+    blobs: Blobs
     checkpoints: CheckpointStore
     cursors: CursorStore
-    projections: Projections | None
+    projections: Projections | None  # the files people read; None when there are none
     projector: Projector | None
     read_only: bool
+    read_only_reason: str | None
 
-    def store_info(self) -> dict[str, Any] | None: ...
-    def create(self, info: dict[str, Any]) -> None: ...
+    def store_info(self) -> dict[str, Any] | None:
+        """store_id, format, created (None: no store here yet)."""
+        ...
+
+    def prepare(self) -> None:
+        """What must exist before a new store's lock can be taken."""
+        ...
+
+    def create(self, info: dict[str, Any]) -> None:
+        """Record the store's info, last: from then on, the store exists."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -77,6 +102,7 @@ class LocalBackend:
         self.journal = LocalJournal(self.events_dir, os.path.join(self.root, "lock"), fileio,
                                     config.fsync, config.segment_bytes_max)
         self.read_only = self.journal.read_only
+        self.read_only_reason = self.journal.lock.read_only_reason
         self.blobs = BlobStore(os.path.join(self.events_dir, "blobs"), fileio)
         mirror = (os.path.join(location.face, "checkpoints")
                   if location.face is not None and location.track != "none" else None)
@@ -136,12 +162,12 @@ class LocalBackend:
         self.journal.close()
 
 
-def new_store_info(location: Location) -> dict[str, Any]:
+def new_store_info(location: Location | None) -> dict[str, Any]:
     info: dict[str, Any] = {
         "store_id": "st_" + secrets.token_hex(8), "format": limits.STORE_FORMAT_VERSION,
         "created": clock.to_rfc3339(clock.utc_now()),
     }
-    if location.kind == "git":
+    if location is not None and location.kind == "git":
         info["track"] = location.track
         if location.worktree is not None:
             info["worktree"] = location.worktree

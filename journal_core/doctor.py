@@ -275,6 +275,8 @@ def store_links(store: Store) -> list[str]:
     """Symbolic links inside the store's folders (the store makes none; it never follows
     one): reported, left alone."""
     found: list[str] = []
+    if store.location is None:
+        return []  # not a folder of files: nothing can be a link
     roots = [store.root]
     face = store.location.face
     if face is not None:
@@ -308,7 +310,8 @@ def _readlink(path: str) -> str:
 
 
 def _judge_layout(report: Report, store: Store) -> None:
-    if store.location.kind == "folder" and worktree_root(os.path.dirname(store.root)):
+    if store.location is not None and store.location.kind == "folder" and \
+            worktree_root(os.path.dirname(store.root)):
         report.add("WARNING", "journal_in_worktree",
                    f"the journal lives in the git working tree ({store.root}): `git clean "
                    "-fdx` deletes it. `agentjournal init --relocate` moves it into the git "

@@ -115,6 +115,12 @@ class Transaction(Protocol):
         the checkpoint at the new head and append its ``checkpoint_ref`` first."""
         ...
 
+    def start(self, first_seq: int, records: list[Record]) -> bool:
+        """Begin an empty journal at ``first_seq`` with ``records`` as its first txn (a new
+        store's genesis, or a journal restarted from a checkpoint), durably; False when it
+        is not empty (another process started it first). Instead of ``catch_up``."""
+        ...
+
     def append(self, groups: list[list[Record]]) -> None:
         """Make these txn groups durable, in order, with one write where the backend can.
         Their seqs must run from ``next_seq`` without a gap. Raises ``NotApplied`` (nothing
@@ -147,6 +153,16 @@ class Journal(Protocol):
 
     def head_seq(self) -> int:
         """The highest committed seq, without the lock (a cheap read)."""
+        ...
+
+    def is_empty(self) -> bool:
+        """No record was ever kept (a new store, or a clone that carries none)."""
+        ...
+
+    def records_at(self, seqs: set[int]) -> list[Record]:
+        """The valid records at ``seqs``, archived ones included (redaction looks them up);
+        each carries ``_segment``: where the backend keeps it (``stats().active`` names the
+        part still appended to)."""
         ...
 
     def oldest_seq(self) -> int:

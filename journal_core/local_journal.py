@@ -132,26 +132,6 @@ class LocalJournal:
     def is_empty(self) -> bool:
         return not self.segments() and not self.archived_segments()
 
-    def start(self, first_seq: int, records: list[Record]) -> bool:
-        """Begin an empty journal at ``first_seq`` with ``records`` as its first txn (a new
-        store's genesis, or a restart from a checkpoint); False when it is not empty."""
-        with self.lock_held(STORE_ACTOR):
-            if not self.is_empty():
-                return False
-            require(records[0]["seq"] == first_seq, "a journal starts at its first record")
-            self.fileio.mkdir(self.events_dir)
-            self.fileio.create_exclusive(self.path(first_seq))
-            self.fileio.fsync_dir(self.events_dir)
-            fd = self.fileio.open_append(self.path(first_seq))
-            try:
-                self.fileio.write(fd, frame([encode_built(r) for r in records]),
-                                  self.path(first_seq))
-                if self.fsync_mode == "always":
-                    self.fileio.fsync(fd, self.path(first_seq))
-            finally:
-                self.fileio.close(fd)
-            return True
-
     @contextmanager
     def lock_held(self, actor: str, wait_s: float = limits.lock_wait_s_default,
                   ) -> Iterator[None]:
@@ -547,6 +527,24 @@ class LocalTransaction:
         self.new_groups: list[TxnGroup] = []
         self.next_seq = 0
         self.checkpoint_due = False
+
+    def start(self, first_seq: int, records: list[Record]) -> bool:
+        """Begin an empty journal: ``seg-<first_seq>`` with ``records`` in it, durably."""
+        journal = self.journal
+        if not journal.is_empty():
+            return False
+        require(records[0]["seq"] == first_seq, "a journal starts at its first record")
+        path = journal.path(first_seq)
+        journal.fileio.mkdir(journal.events_dir)
+        journal.create_segment(first_seq)
+        fd = journal.fileio.open_append(path)
+        try:
+            journal.fileio.write(fd, frame([encode_built(r) for r in records]), path)
+            if journal.fsync_mode == "always":
+                journal.fileio.fsync(fd, path)
+        finally:
+            journal.fileio.close(fd)
+        return True
 
     # -- tail validation ------------------------------------------------------------------
     def catch_up(self, follower: LocalFollower) -> list[TxnGroup]:

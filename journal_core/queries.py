@@ -562,7 +562,8 @@ def journal_status(store: Store) -> dict[str, Any]:
     counters["unexplained_corruption"] = store.counters.unexplained_corruption
     return {
         "store": store.root, "store_id": store.store_id, "head_seq": head,
-        "backend": stats.backend, "layout": store.location.kind,
+        "backend": stats.backend,
+        "layout": store.location.kind if store.location is not None else stats.backend,
         "segments": {"count": stats.parts, "bytes": stats.bytes, "active": stats.active},
         "checkpoint": newest_checkpoint(store),
         "origins": store.origins(),

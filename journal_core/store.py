@@ -19,7 +19,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from . import clock, limits
-from .backend import LocalBackend, LocalConfig, adopt_face, missing_store, new_store_info
+from .backend import (
+    Backend,
+    LocalBackend,
+    LocalConfig,
+    adopt_face,
+    missing_store,
+    new_store_info,
+)
 from .commit import Committed, Committer, build_records, fingerprint, meta_record
 from .counters import JournalCounters
 from .errors import (
@@ -59,20 +66,29 @@ class Store:
 
     def __init__(
         self,
-        root: str | Location,
+        root: str | Location | None = None,
         config: StoreConfig | None = None,
         *,
         fileio: FileIO | None = None,
         now: Callable[[], datetime] = clock.utc_now,
         create: bool = True,
+        backend: Backend | None = None,
     ) -> None:
+        """A store in a folder (``root``, the local backend), or on any ``backend``."""
         self.config = config or StoreConfig()
         self.now = now
         self.fileio = fileio or FileIO()
-        self.location = root if isinstance(root, Location) else location_for_root(root)
-        self.backend = LocalBackend(self.location, self.fileio, LocalConfig(
-            self.config.fsync, self.config.segment_bytes_max, self.config.projections))
-        self.root = self.backend.root
+        if backend is None:
+            if root is None:
+                raise InvalidArgument("a store needs a folder (root) or a backend")
+            self.location: Location | None = (
+                root if isinstance(root, Location) else location_for_root(root))
+            backend = LocalBackend(self.location, self.fileio, LocalConfig(
+                self.config.fsync, self.config.segment_bytes_max, self.config.projections))
+        else:
+            self.location = getattr(backend, "location", None)
+        self.backend: Backend = backend
+        self.root = self.backend.where
         try:
             info = self.backend.store_info()
             if info is None:
@@ -91,11 +107,11 @@ class Store:
         """A new store: folders, the lock, then (under it) the first txn, store.json last."""
         self.backend.prepare()
         journal = self.backend.journal
-        with journal.transaction(STORE_ACTOR, self.config.lock_wait_s):
+        with journal.transaction(STORE_ACTOR, self.config.lock_wait_s) as txn:
             info = self.backend.store_info()
             if info is not None:
                 return info  # another process made it while we waited
-            adopted = adopt_face(self.location, self.fileio)
+            adopted = adopt_face(self.location, self.fileio) if self.location else None
             info = new_store_info(self.location)
             if adopted is not None:
                 info["store_id"] = adopted["store_id"]  # a clone of a store tracked in git
@@ -104,12 +120,12 @@ class Store:
                 genesis = meta_record(1, (1, 1), STORE_ACTOR, "journal_note", {
                     "kind": "genesis", "store_id": info["store_id"], "created": info["created"],
                 }, "store created", self.now())
-                journal.start(1, [genesis])
+                txn.start(1, [genesis])
             self.backend.create(info)
             return info
 
     def _copy_face_checkpoints(self) -> None:
-        face = self.location.face
+        face = self.location.face if self.location else None
         if face is None:
             return
         folder = os.path.join(face, "checkpoints")
@@ -168,8 +184,8 @@ class Store:
             record["txn"] = [first, count]
         for data in blobs:
             backend.blobs.put(data)
-        if not backend.journal.start(first, records + entity_records):
-            return  # another process restarted it meanwhile
+        with backend.journal.transaction(STORE_ACTOR, self.config.lock_wait_s) as txn:
+            txn.start(first, records + entity_records)  # False: another process did it first
 
     def _projection_payload(self, family: str, item_id: str,
                             ref: dict[str, Any]) -> dict[str, Any] | None:
@@ -257,15 +273,15 @@ class Store:
 
     @property
     def events_dir(self) -> str:
-        return self.backend.events_dir
+        return str(getattr(self.backend, "events_dir", ""))
 
     @property
     def checkpoints_dir(self) -> str:
-        return self.backend.checkpoints_dir
+        return str(getattr(self.backend, "checkpoints_dir", ""))
 
     @property
     def meta_path(self) -> str:
-        return self.backend.meta_path
+        return str(getattr(self.backend, "meta_path", ""))
 
     @property
     def read_only(self) -> bool:
@@ -283,7 +299,7 @@ class Store:
         check_actor(actor)
         if self.backend.read_only:
             raise ReadOnlyStore(f"the store at {self.root} is read-only "
-                                f"({self.backend.journal.lock.read_only_reason}); it can be "
+                                f"({self.backend.read_only_reason}); it can be "
                                 "inspected but nothing can be written")
         self._reload_if_needed()
         wait_s = self.config.lock_wait_s if lock_wait_s is None else lock_wait_s
@@ -494,7 +510,8 @@ class Store:
         projections = self.backend.projections
         if projector is None or projections is None:
             return 0
-        self.fileio.unlink(self.backend.meta_path)
+        if self.meta_path:
+            self.fileio.unlink(self.meta_path)
         before = projections.written
         projections.ensure_dirs()
         projector.request_full_check()
