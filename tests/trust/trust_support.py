@@ -8,11 +8,13 @@ its working directory in a repository, with or without ``--store``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,11 +139,37 @@ async def session(cwd: Path, log_path: Path, *serve_args: str, client_name: str 
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "agentjournal", "serve", *serve_args],
         env=env or cli_env(), cwd=str(cwd))
-    with open(log_path, "a", encoding="utf-8") as errlog:
+    with open(log_path, "a", encoding="utf-8") as errlog, plain_errors():
         async with Client(stdio_client(params, errlog=errlog),
                           client_info=Implementation(name=client_name, version="0"),
                           read_timeout_seconds=CALL_S, cache=None) as connected:
             yield connected
+
+
+@contextlib.contextmanager
+def plain_errors() -> Iterator[None]:
+    """An assertion failing inside an MCP client's ``async with`` comes out of its task
+    groups wrapped in exception groups: unwrap a lone one, so the report shows it plainly."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        if len(leaves) == 1:
+            raise leaves[0] from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup) -> Iterator[BaseException]:  # type: ignore[type-arg]
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+def shorter(text: str) -> str:
+    """A message with long percent-encoded runs (file names of long actors) elided."""
+    return re.sub(r"(%[0-9A-Fa-f]{2}){6,}", "%..", text)
 
 
 @dataclass
