@@ -167,3 +167,60 @@ async def test_a_claim_on_a_full_disk_is_answered_as_applied_once_its_record_is_
         claims = [r for r in records if r.get("item_type") == "claim"
                   and (r.get("payload") or {}).get("target") == "file:full.py"]
         assert len(claims) == 1, claims
+
+
+# -- retries: request_id --------------------------------------------------------------------
+async def memories_in_journal(root: Path, title: str) -> int:
+    store = Store(str(root))
+    try:
+        async with Client(build_server(store), cache=None,
+                          client_info=Implementation(name="auditor", version="0")) as client:
+            unseen = await ok(client, "read_unseen", item_types=["memory"], limit=1000,
+                              include_payload=True)
+    finally:
+        store.close()
+    return sum(1 for event in unseen["events"]
+               if (event.get("payload") or {}).get("title") == title)
+
+
+async def test_a_repeat_with_the_same_request_id_returns_the_first_answer_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    store = Store(str(root))
+    try:
+        async with Client(build_server(store), cache=None,
+                          client_info=Implementation(name="alice", version="0")) as client:
+            first = await ok(client, "remember", kind="decision", title="use tabs",
+                             body="always", request_id="req-0001")
+            head = (await ok(client, "journal_status"))["head_seq"]
+            again = await ok(client, "remember", kind="decision", title="use tabs",
+                             body="always", request_id="req-0001")
+            head_after = (await ok(client, "journal_status"))["head_seq"]
+            other = await ok(client, "remember", kind="decision", title="use tabs",
+                             body="always", request_id="req-0001", actor="bob")
+    finally:
+        store.close()
+    assert (again["item_id"], again["entity_rev"]) == (first["item_id"], first["entity_rev"]), (
+        f"a repeat with the same request_id made {again['item_id']}; the first answer was "
+        f"{first['item_id']}")
+    assert head_after == head, "a repeat with the same request_id wrote to the journal"
+    assert other["item_id"] != first["item_id"], "another actor's request_id is its own"
+    assert await memories_in_journal(root, "use tabs") == 2
+
+
+async def test_a_retry_with_the_same_request_id_after_a_failed_fsync_applies_once(
+    tmp_path: Path,
+) -> None:
+    """The fsync failed, so the caller cannot know; a retry with the same request_id is
+    safe: the mutation is in the journal once, whether or not the first attempt landed."""
+    root = tmp_path / "store"
+    failing = FaultPlan(at=1, ops=frozenset({"fsync"}), error_number=errno.EIO)
+    arguments = {"kind": "decision", "title": "use tabs", "body": "always",
+                 "request_id": "req-0002"}
+    first = await call_with_faults(root, failing, "remember", **arguments)
+    assert failing.fired and not first.ok
+    retry = await call_with_faults(root, None, "remember", **arguments)
+    assert retry.ok, retry.text
+    assert await memories_in_journal(root, "use tabs") == 1, (
+        "a retry with the same request_id after a failed fsync applied the mutation twice")
