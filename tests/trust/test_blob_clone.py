@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import orjson
 import pytest
 from trust_support import (
     SESSION_S,
@@ -16,6 +17,7 @@ from trust_support import (
     git,
     must_succeed,
     ok,
+    outcome,
     session,
     shown,
     snapshot,
@@ -100,3 +102,44 @@ async def test_an_open_that_fails_creates_nothing_on_disk(repo: Path, tmp_path: 
     assert "traceback" not in done.stderr.lower(), shown(done)
     changes = snapshot_changes(before, snapshot(copy / STORE))
     assert not changes, f"a failed open changed the store folder: {changes}"
+
+
+async def context_answer(root: Path, handoff_id: str, tmp_path: Path) -> str:
+    """What ``get`` of the handoff answers on the store at ``root`` (result or error)."""
+    with anyio.fail_after(SESSION_S):
+        async with session(root, tmp_path / "carol.err", "--store", str(root / STORE),
+                           "--actor", "carol") as carol:
+            found = await outcome(carol, "get", item_type="handoff", item_id=handoff_id)
+    return found.text
+
+
+async def test_a_clone_without_the_blob_or_its_projection_opens_and_says_content_missing(
+    repo: Path, tmp_path: Path,
+) -> None:
+    handoff_id, context = await store_with_a_blob_committed(repo, tmp_path)
+    copy = clone(repo, tmp_path / "clone")
+    (copy / STORE / "state" / "handoff" / f"{handoff_id}.json").unlink()
+    status = aj("--store", str(copy / STORE), "status", cwd=copy)
+    assert status.returncode == 0, f"status of the clone failed:\n{shown(status)}"
+    answer = await context_answer(copy, handoff_id, tmp_path)
+    assert "content missing" in answer.lower(), f"get did not say 'content missing': {answer[:300]}"
+    assert context not in answer
+
+
+async def test_a_clone_whose_projection_does_not_match_the_blob_hash_says_content_missing(
+    repo: Path, tmp_path: Path,
+) -> None:
+    """The projection is the only copy of the payload on the clone; one whose payload does
+    not hash to the blob's sha256 (edited in the repository) is not served as the content."""
+    handoff_id, context = await store_with_a_blob_committed(repo, tmp_path)
+    copy = clone(repo, tmp_path / "clone")
+    projection = copy / STORE / "state" / "handoff" / f"{handoff_id}.json"
+    doc = orjson.loads(projection.read_bytes())
+    forged = context.replace("diff line 000001", "diff line 666666")
+    doc["payload"]["context"] = forged
+    projection.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    status = aj("--store", str(copy / STORE), "status", cwd=copy)
+    assert status.returncode == 0, f"status of the clone failed:\n{shown(status)}"
+    answer = await context_answer(copy, handoff_id, tmp_path)
+    assert "666666" not in answer, "get served a context that does not match the blob's sha256"
+    assert "content missing" in answer.lower(), f"get did not say 'content missing': {answer[:300]}"
