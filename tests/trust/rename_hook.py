@@ -46,14 +46,14 @@ def main(argv: list[str]) -> int:
         real_rename(src, dst, *args, **kwargs)  # type: ignore[arg-type]
         landed(dst)
 
-    os.replace, os.rename = replace, rename  # type: ignore[assignment]
+    os.replace, os.rename = replace, rename
     from agentjournal.cli import main as cli_main
 
     try:
         code = cli_main(argv[split + 1:])
     finally:
         os.write(1, f"\nRENAMES {seen}\n".encode())
-    return code
+    return int(code)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -30,7 +31,7 @@ from trust_support import (
     shown,
 )
 
-from journal_core import Store, StoreConfig, verbs
+from journal_core import Mutation, Store, StoreConfig, verbs
 
 SECRET = "SECRET-api-key-7f3a9c1e55d0"
 HOOK = Path(__file__).with_name("rename_hook.py")
@@ -50,14 +51,17 @@ def build_gcd_store(root: Path) -> int:
     for notes in (12, 6, 6):
         with Store(str(root), SMALL_SEGMENTS) as store:
             for number in range(notes):
-                store.mutate("bob", lambda m, n=number: verbs.remember(
-                    m, "note", f"note {n}", NOTE_BODY))
+                store.mutate("bob", note_verb(f"note {number}"))
         must_succeed(aj("--store", str(root), "doctor", "--compact", cwd=root.parent),
                      "doctor --compact")
     must_succeed(aj("--store", str(root), "doctor", "--gc", cwd=root.parent), "doctor --gc")
     archived = list((root / "events" / "archive").glob("seg-*.jsonl"))
     assert archived, "gc archived no segment: the store does not need its checkpoints"
     return secret_seq
+
+
+def note_verb(title: str) -> Callable[[Mutation], tuple[str, str]]:
+    return lambda m: verbs.remember(m, "note", title, NOTE_BODY)
 
 
 def redact_with_hook(root: Path, seq: int, at: int, then: str) -> subprocess.CompletedProcess[str]:

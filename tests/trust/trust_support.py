@@ -91,7 +91,8 @@ def git_common_dir(repo: Path) -> Path:
 # -- the CLI --------------------------------------------------------------------------
 def cli_env(**extra: str) -> dict[str, str]:
     """A child's environment: no AGENTJOURNAL_* of the caller's, wide lines, this checkout."""
-    return child_env(COLUMNS="200", **extra)
+    env: dict[str, str] = child_env(COLUMNS="200", **extra)
+    return env
 
 
 def aj(*args: str, cwd: Path, input_bytes: bytes | None = None,
@@ -159,7 +160,7 @@ def plain_errors() -> Iterator[None]:
         raise
 
 
-def _leaves(group: BaseExceptionGroup) -> Iterator[BaseException]:  # type: ignore[type-arg]
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
             yield from _leaves(exc)
