@@ -23,6 +23,7 @@ import orjson
 import portalocker
 
 from . import limits
+from .errors import SymlinkRefused
 from .fileio import FileIO
 
 SAFE_CHARS = "-_.@+="
@@ -55,7 +56,10 @@ class LocalCursors:
         return os.path.join(self.cursors_dir, cursor_file_name(actor))
 
     def get(self, actor: str) -> int:
-        data = self.fileio.read_file(self.path(actor))
+        try:
+            data = self.fileio.read_file(self.path(actor))
+        except SymlinkRefused:
+            return 0  # never read through a link (advance refuses to write through it)
         return _parse(data, actor)
 
     def advance(self, actor: str, last_seq: int) -> int:

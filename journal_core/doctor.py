@@ -297,9 +297,9 @@ def store_links(store: Store) -> list[str]:
 
 def _judge_links(report: Report, store: Store) -> None:
     for path in store_links(store)[: limits.links_reported_max]:
-        report.add("WARNING", "symlink", f"{path} is a symbolic link (to "
-                   f"{_readlink(path)!r}); the store never follows it. Remove it, or "
-                   "`doctor --repair` parks it in quarantine/")
+        report.add("WARNING", "symlink", f"{path} is a symlink (to {_readlink(path)!r}); the "
+                   "store never follows a link it did not make. Remove it, or `doctor "
+                   "--repair` parks it in quarantine/")
 
 
 def _readlink(path: str) -> str:
@@ -312,10 +312,11 @@ def _readlink(path: str) -> str:
 def _judge_layout(report: Report, store: Store) -> None:
     if store.location is not None and store.location.kind == "folder" and \
             worktree_root(os.path.dirname(store.root)):
-        report.add("WARNING", "journal_in_worktree",
+        report.add("INFO", "journal_in_worktree",
                    f"the journal lives in the git working tree ({store.root}): `git clean "
-                   "-fdx` deletes it. `agentjournal init --relocate` moves it into the git "
-                   "common dir, where git never touches it")
+                   "-fdx` deletes its machine files, journal included. A store made by "
+                   "`agentjournal init` in the repository lives in the git common dir, where "
+                   "git never touches it (docs/operations.md, 'Moving a store')")
 
 
 def network_filesystem(path: str, mounts_file: str = "/proc/mounts") -> str | None:

@@ -96,8 +96,8 @@ class FileIO:
     def _fail(self, op: str, path: str, exc: OSError) -> StoreIOError:
         if exc.errno == errno.ELOOP or isinstance(exc, _LinkFound):
             return SymlinkRefused(
-                f"{op} {path}: it is a symbolic link; the store never follows a link it did "
-                "not make (`agentjournal doctor` lists them)", op,
+                f"{op} {path}: it is a symlink (or sits in a folder that is one); the store "
+                "never follows a link it did not make (`agentjournal doctor` lists them)", op,
             )
         return StoreIOError(f"{op} {path}: {exc.strerror or exc}", op)
 

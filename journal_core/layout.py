@@ -152,19 +152,14 @@ def _store_at(folder: str) -> Location | None:
     face = os.path.join(folder, FACE_DIR)
     if os.path.islink(face):
         raise SymlinkRefused(
-            f"{face} is a symbolic link (to {os.readlink(face)!r}); agentjournal never follows "
-            "a link for its store, since a repository could point it anywhere. Remove the "
+            f"{face} is a symlink (to {os.readlink(face)!r}); agentjournal never follows a "
+            "link for its store, since a repository could point it anywhere. Remove the "
             "link, or pass --store with a real folder"
         )
     info = read_info(os.path.join(face, STORE_INFO)) if os.path.isdir(face) else None
     dirs = git_dirs(folder)
     if info is not None and info.get("journal") != "git":
-        worktree = worktree_root(folder)
-        index = None
-        if worktree is not None:
-            found = git_dirs(worktree)
-            index = os.path.join(found[0], "index") if found else None
-        return Location(face, "folder", None, "state", worktree, index)
+        return self_contained(face)
     if dirs is not None:
         root = os.path.join(dirs[1], GIT_STORE_DIR)
         git_info = read_info(os.path.join(root, STORE_INFO))
@@ -194,7 +189,18 @@ def location_for_root(root: str) -> Location:
         face = os.path.join(worktree, FACE_DIR)
         return Location(real, "git", face, str(info["track"]), worktree,
                         os.path.join(dirs[0], "index") if dirs else None)
-    return Location(real, "folder")
+    return self_contained(real)
+
+
+def self_contained(root: str) -> Location:
+    """A store that is one folder. Inside a git working tree its projections are tracked
+    (its .gitignore says so), so git can rewrite them: the working tree's index is watched."""
+    worktree = worktree_root(os.path.dirname(root))
+    if worktree is None:
+        return Location(root, "folder")
+    found = git_dirs(worktree)
+    return Location(root, "folder", None, "state", worktree,
+                    os.path.join(found[0], "index") if found else None)
 
 
 def location_for_init(start: str, track: str) -> Location:

@@ -42,12 +42,23 @@ class StoreLock:
         self._depth = 0
         self.read_only_reason: str | None = None
         self._handle: IO[bytes] | None = None
-        if os.path.isdir(os.path.dirname(path) or "."):
-            self._ensure_open()  # else opened by the first acquire, once the folder exists
+        self._probe_read_only()  # the file itself is made by the first acquire: reads make none
         self._held_handle: IO[bytes] | None = self._handle  # the description holding it
         self._pending: _KernelWait | None = None  # a wait given up on, still in the kernel
         self.waited_s = 0.0
         self.retaken = 0  # times the lock file was found replaced and retaken
+
+    def _probe_read_only(self) -> None:
+        """A store whose folder (or lock file) cannot be written is read-only; said up front,
+        without creating anything."""
+        folder = os.path.dirname(self.path) or "."
+        if not os.path.isdir(folder):
+            return  # a store still to be made: its folder comes first
+        target = self.path if os.path.lexists(self.path) else folder
+        if not os.access(target, os.W_OK):
+            reason = os.strerror(errno.EROFS) if _read_only_mount(folder) else \
+                os.strerror(errno.EACCES)
+            self.read_only_reason = f"open lock {self.path}: {reason}"
 
     def _ensure_open(self) -> None:
         if self._handle is not None or self.read_only_reason is not None:
@@ -193,6 +204,13 @@ class StoreLock:
         except (StoreIOError, orjson.JSONDecodeError):
             return None
         return note if isinstance(note, dict) else None
+
+
+def _read_only_mount(folder: str) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 class _KernelWait:

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from .errors import SymlinkRefused
 from .fileio import FileIO
 
 
@@ -69,9 +70,13 @@ def parse_meta(data: bytes | None) -> Meta | None:
 
 
 def load_meta(fileio: FileIO, path: str, retries: int = 3) -> Meta | None:
-    """Read meta; retry a few times since a concurrent in-place write may be mid-flight."""
+    """Read meta; retry a few times since a concurrent in-place write may be mid-flight. A
+    meta.json that is a link is never read (nor written): as good as missing."""
     for _ in range(retries):
-        meta = parse_meta(fileio.read_file(path))
+        try:
+            meta = parse_meta(fileio.read_file(path))
+        except SymlinkRefused:
+            return None
         if meta is not None:
             return meta
     return None

@@ -288,7 +288,7 @@ class Projector:
         touched the index, every entity (each file is read, and rewritten only when it is
         missing, torn, behind or different)."""
         everything = meta.boot_id != self.boot_id or self._folders_missing() or (
-            meta.git_index is not None and meta.git_index != self._git_index_stamp())
+            self.git_index is not None and meta.git_index != self._git_index_stamp())
         started, self._full_check = self._full_check, False
         work = []
         for family in FAMILIES:

@@ -23,7 +23,9 @@ def view(entity: EntityState, *, stale: bool) -> dict[str, Any]:
         payload = entity.payload
     else:
         payload = {CONTENT_MISSING_KEY: True, "id": entity.item_id,
-                   "payload_ref": entity.payload_ref}
+                   "payload_ref": entity.payload_ref,
+                   "note": "content missing: its blob is not in this store and no projection "
+                           "holds the same content (`agentjournal doctor` reports it)"}
     return {
         "item_type": entity.family, "item_id": entity.item_id, "entity_rev": entity.rev,
         "seq": entity.seq, "entity": payload, "stale": stale,

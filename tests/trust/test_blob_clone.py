@@ -66,7 +66,12 @@ async def assert_opens_and_serves(root: Path, handoff_id: str, context: str,
         async with session(root, tmp_path / "bob.err", "--store", store,
                            "--actor", "bob") as bob:
             got = await ok(bob, "get", item_type="handoff", item_id=handoff_id)
-    served = got["entity"].get("context", "")
+            served = got["entity"].get("context", "")
+            page = got
+            while page["entity"].get("context_next"):  # a long context comes in pages
+                page = await ok(bob, "get", item_type="handoff", item_id=handoff_id,
+                                context_from=page["entity"]["context_next"])
+                served += page["entity"]["context"]
     assert served == context or "content missing" in str(got).lower(), (
         f"get served neither the context nor 'content missing': {str(got)[:300]}")
     assert served == context, "the projection holds the context: it must be served"

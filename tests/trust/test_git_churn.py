@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 import orjson
 import pytest
-from reliability_support import JournalAudit, audit_journal, claim_problems, seq_problems
+from support.reliability import JournalAudit, audit_journal, claim_problems, seq_problems
 from trust_support import aj, git, log_tail, must_succeed, outcome, session
 from trust_support import tail_records as read_tail
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import httpx2
 import pytest
-from mcp_helpers import read_serving_url
+from support.mcp import read_serving_url
 from trust_support import SESSION_S, cli_env
 
 pytestmark = pytest.mark.anyio
@@ -28,7 +28,7 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream",
 @asynccontextmanager
 async def http_server(store: Path, host: str) -> AsyncIterator[str]:
     """``agentjournal serve --transport http --host HOST --port 0``, no token; its URL."""
-    command = ["-m", "agentjournal", "serve", "--store", str(store), "--transport", "http",
+    command = ["-m", "agentjournal", "serve", "--init", "--store", str(store), "--transport", "http",
                "--host", host, "--port", "0", "--actor", "http-agent"]
     process = await anyio.open_process([sys.executable, *command], env=cli_env())
     lines: list[str] = []

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from reliability_support import READY_WAIT_S, Pump, spawn
+from support.reliability import READY_WAIT_S, Pump, spawn
 from trust_support import (
     SESSION_S,
     aj,

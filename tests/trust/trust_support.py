@@ -24,7 +24,7 @@ import orjson
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import Implementation
-from reliability_support import child_env
+from support.reliability import child_env
 
 REPO = Path(__file__).resolve().parents[2]
 CLI_S = 60  # bound on one CLI run on a loaded 2-core machine
