@@ -34,6 +34,7 @@ from .errors import (
     RequestReused,
     StoreCorrupt,
     StoreError,
+    StoreIOError,
     UserError,
 )
 from .ids import check_actor, writer_id
@@ -301,8 +302,7 @@ class Committer:
                     self.batched += len(written)
         except BaseException as exc:
             self._waiting = False
-            if isinstance(exc, StoreError) and not isinstance(
-                    exc, NotApplied | OutcomeUnknown | UserError | LockTimeout):
+            if isinstance(exc, StoreIOError) and not isinstance(exc, NotApplied | OutcomeUnknown):
                 exc = NotApplied(f"{exc}; the mutation was not applied")  # before its append
             for request in batch:
                 if request.error is not None:

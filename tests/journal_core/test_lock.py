@@ -117,3 +117,26 @@ def test_retries_against_a_holder_that_never_lets_go_wait_in_one_thread(
 
 def lock_wait_threads() -> int:
     return sum(1 for thread in threading.enumerate() if thread.name == "agentjournal-lock-wait")
+
+
+def test_a_lock_file_replaced_under_a_holder_is_retaken_on_the_file_there_now(
+    tmp_path: Path,
+) -> None:
+    """``git clean`` deleted the lock file: a process still holding the old file open must
+    not believe it holds the store's lock while another process holds the new file."""
+    path = str(tmp_path / "lock")
+    old = StoreLock(path)
+    assert old.acquire("old", 1.0)
+    old.release()  # it keeps its descriptor on the file it opened
+    os.unlink(path)  # git clean -fdx
+    new = StoreLock(path)
+    assert new.acquire("new", 1.0)  # creates the new lock file and holds it
+    try:
+        with pytest.raises(LockTimeout):
+            old.acquire("old", 0.2)  # the old inode is free, but it is not the lock any more
+    finally:
+        new.release()
+    assert old.acquire("old", 1.0) and old.retaken == 1  # retaken on the new file
+    old.release()
+    old.close()
+    new.close()

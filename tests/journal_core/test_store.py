@@ -23,7 +23,15 @@ from pathlib import Path
 import pytest
 from support.engine import Clock, projection, script_env
 
-from journal_core import FileIO, InvalidArgument, Store, StoreConfig, StoreIOError, doctor, verbs
+from journal_core import (
+    FileIO,
+    InvalidArgument,
+    JournalReplaced,
+    Store,
+    StoreConfig,
+    doctor,
+    verbs,
+)
 
 HOLD_WAIT_S = 30.0
 HOLDER = """
@@ -257,3 +265,19 @@ def test_a_page_after_gc_archived_the_next_position_reports_the_gap(tmp_path: Pa
 
         assert after["gap"] and after["gap_summary"]["missed_from_seq"] == first["next_seq"]
         assert after["events"][0]["seq"] >= after["gap_summary"]["oldest_kept_seq"]
+
+
+def test_a_segment_deleted_under_an_open_store_refuses_the_next_write_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """The journal's machine files deleted while a server runs (``git clean -fdx`` of a
+    store kept in the working tree): the writer must not acknowledge a write into an
+    unlinked file -- it says so, and nothing is written anywhere."""
+    root = tmp_path / "store"
+    with Store(str(root)) as store:
+        remember(store, "ann", "before")
+        for segment in (root / "events").glob("seg-*.jsonl"):
+            segment.unlink()
+        with pytest.raises(JournalReplaced, match="nothing was written"):
+            remember(store, "ann", "into a deleted file")
+        assert not list((root / "events").glob("seg-*.jsonl"))
