@@ -1,4 +1,4 @@
-"""The seven rows of the benchmark (SPEC §13). Each function measures one row and its
+"""The seven rows of the benchmark. Each function measures one row and its
 baseline in the same run, on the same disk (everything lives in ``Workspace.root``), and
 returns ``Row`` objects. Sizes come from ``Sizes``: FULL, QUICK, or TINY for the smoke test.
 """

@@ -1,4 +1,4 @@
-"""Benchmarks of SPEC §13, each a ratio to a baseline measured in the same run.
+"""Benchmarks of the performance targets, each a ratio to a baseline measured in the same run.
 
     python bench/run.py [--quick] [--out bench/results.json] [--dir DIR] [--only 1,3]
 
@@ -34,7 +34,7 @@ from bench.workload import fs_type  # noqa: E402
 
 OUT_DEFAULT = REPO / "bench" / "results.json"
 DESCRIPTION = """\
-Benchmarks of SPEC §13. Every figure is reported with a baseline measured in the same run
+Benchmarks of the performance targets (docs/design.md). Every figure is reported with a baseline measured in the same run
 on the same disk (all files in one temp folder beside the repository, or under --dir):
 
   1  claim latency in process, p50/p99      vs os.write+os.fsync of the same bytes (≤ 2x)

@@ -145,7 +145,7 @@ def _records_in(path: str) -> int:
         return handle.read().count(b"\n{") or 1
 
 
-# -- the journal on disk (SPEC §2) ------------------------------------------------------------
+# -- the journal on disk ------------------------------------------------------------
 def segment_paths(root: str) -> list[str]:
     events = os.path.join(root, "events")
     names = sorted(n for n in os.listdir(events)

@@ -1,4 +1,4 @@
-"""Content-addressed blobs for oversized payloads (SPEC §9): ``blobs/<sha[:2]>/<sha>``.
+"""Content-addressed blobs for oversized payloads: ``blobs/<sha[:2]>/<sha>``.
 
 A blob is written once and fsynced before the record that references it is appended. A read
 verifies the hash; a missing or mismatched blob raises BlobError (a doctor ERROR).

@@ -49,11 +49,11 @@ class ClaimConflict(Conflict):
 
 
 class PayloadTooLarge(UserError):
-    """A record or payload over the limits of SPEC §3."""
+    """A record or payload over the limits."""
 
 
 class RecordInvalid(StoreError):
-    """A record that breaks the envelope or its action class (SPEC §3)."""
+    """A record that breaks the envelope or its action class."""
 
 
 class LockTimeout(StoreError):
@@ -116,4 +116,4 @@ class JournalReplaced(StoreCorrupt):
 
 
 class BlobError(StoreCorrupt):
-    """A referenced blob is missing or does not match its hash (SPEC §9)."""
+    """A referenced blob is missing or does not match its hash."""

@@ -1,4 +1,4 @@
-"""The one payload migration registry (SPEC §3): old payloads are upgraded step by step.
+"""The one payload migration registry: old payloads are upgraded step by step.
 
 A step takes a payload at version N and returns it at version N+1. Replay runs every step
 from the payload's version to the family's current one, then validates the result.

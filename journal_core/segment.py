@@ -1,4 +1,4 @@
-"""Segment files (SPEC §4): named by the first seq they hold, never renamed."""
+"""Segment files: named by the first seq they hold, never renamed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Streamable HTTP transport (SPEC §11): the MCP endpoint at ``/mcp``, guarded by a bearer
+"""Streamable HTTP transport: the MCP endpoint at ``/mcp``, guarded by a bearer
 token. A server that listens beyond loopback refuses to start without a token; with a token
 set, every request must carry it (``Authorization: Bearer <token>``) or gets 401.
 """

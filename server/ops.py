@@ -1,4 +1,4 @@
-"""Operations commands (SPEC §12): ``doctor``, ``export``, ``import``.
+"""Operations commands: ``doctor``, ``export``, ``import``.
 
 The work lives in journal_core (``doctor``, ``federation``); these functions parse the
 command line, show progress on stderr, and print the report.

@@ -1,4 +1,4 @@
-"""Crash-point enumeration (SPEC §4, §6, §8): a crash after each file operation of a
+"""Crash-point enumeration: a crash after each file operation of a
 mutation, a mutation with a blob, a segment roll, a checkpoint (compact), gc and redact.
 
 The operation runs once to count its file operations. Then, for N = 1..K, it runs on a copy

@@ -1,4 +1,4 @@
-"""kill -9 storm (SPEC §5, §6): writer processes doing real mutations, through the public
+"""kill -9 storm: writer processes doing real mutations, through the public
 API and through stdio MCP servers, are SIGKILLed at random moments, round after round.
 
 Each writer prints one line per mutation AFTER the call returned (a stdio server answers

@@ -1,4 +1,4 @@
-"""A crash between the append and the projection writes (SPEC §6.2, §7.1).
+"""A crash between the append and the projection writes.
 
 The mutation's records are fsynced; the process dies before (or while) it writes the
 projections and meta.json. The journal is the truth: a fresh Store's reads answer from it at

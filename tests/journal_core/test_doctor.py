@@ -1,4 +1,4 @@
-"""Checkpoints, blobs, doctor, gc and redaction (SPEC §8, §9, §12): the journal heals and
+"""Checkpoints, blobs, doctor, gc and redaction: the journal heals and
 proves itself."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Federation (SPEC §12 export/import): slices converge, conflicts surface, bad slices are
+"""Federation: slices converge, conflicts surface, bad slices are
 refused whole, and a big import never holds the lock for more than one chunk."""
 
 from __future__ import annotations

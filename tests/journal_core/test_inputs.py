@@ -1,4 +1,4 @@
-"""Hostile input (SPEC §3, §11): path-like ids and oversized values are refused with a
+"""Hostile input: path-like ids and oversized values are refused with a
 typed error, and nothing is written -- every byte of the store folder is compared before
 and after (except the lock file's holder note, which every lock acquisition rewrites).
 """

@@ -1,4 +1,4 @@
-"""The store lock (SPEC §5): a bounded wait that names the holder, waiters that sleep in the
+"""The store lock: a bounded wait that names the holder, waiters that sleep in the
 kernel, and waits given up that never keep the lock.
 
 Two StoreLock objects in one process conflict exactly as two processes do (each holds its

@@ -1,4 +1,4 @@
-"""Two real OS processes on one store (SPEC §5, §6.1, §10).
+"""Two real OS processes on one store.
 
 - 500 mutations each, started together: every line of the journal parses (no interleaved
   bytes), every acknowledged (seq, writer) is there exactly once, seqs run from 1 to the

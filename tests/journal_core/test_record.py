@@ -1,4 +1,4 @@
-"""Record classes (SPEC §3) and the payload migration registry (migrations.py).
+"""Record classes and the payload migration registry (migrations.py).
 
 Every action class accepts a record that keeps its rules and refuses, with RecordInvalid
 before anything is encoded, a record that breaks them. A v1 plan (steps as titles) is

@@ -1,4 +1,4 @@
-"""Replay converges (SPEC §5, §6.4, §6.5), as a hypothesis property.
+"""Replay converges, as a hypothesis property.
 
 A real journal of confirmed mutations is damaged the ways crashes and rogue writers damage
 journals: identical lines and whole txns appended again (right away or much later), older
@@ -128,7 +128,7 @@ def junk(draw: st.DrawFn, kind: str, earlier: list[Group], groups: list[Group]) 
     line = draw(st.sampled_from([line for group in earlier for line in group]))
     if kind == "old line":
         return [line]
-    if kind == "stale copy":  # another writer re-appends an older rev (SPEC §5, D4)
+    if kind == "stale copy":  # another writer re-appends an older rev
         record = orjson.loads(line)
         if "entity_rev" not in record:
             return []

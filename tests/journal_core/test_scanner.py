@@ -1,4 +1,4 @@
-"""The reader and replay on hand-written bytes (SPEC §4, §5, §6.4, §6.5).
+"""The reader and replay on hand-written bytes.
 
 Each test builds a real store, closes it, appends bytes written by hand (as a crashed or
 rogue writer would have left them), then opens a fresh Store and checks what replay made
@@ -184,7 +184,7 @@ def test_a_garbage_line_mid_file_is_skipped_counted_and_what_follows_applies(
         assert follows(next_writer(store), head + 2)
 
 
-# -- duplicate seqs (SPEC §5 cases 1-3), in file order -----------------------------------------
+# -- duplicate seqs, in file order -----------------------------------------
 def test_an_identical_line_appended_again_is_skipped_and_counted(root: Path) -> None:
     """Case 1. The duplicate is of an older rev: applied, it would be a regression."""
     head = head_of(root)

@@ -1,4 +1,4 @@
-"""Fuzzing the record reader (SPEC §3, §5, §6.4, §6.5) with hypothesis.
+"""Fuzzing the record reader with hypothesis.
 
 - The codec: any bytes, any JSON value, any damaged record line either decodes to a valid
   record or raises RecordInvalid -- nothing else.

@@ -1,4 +1,4 @@
-"""Reading (SPEC §7.1, §7.3): unseen events and cursors, and the fresh path under a lock
+"""Reading: unseen events and cursors, and the fresh path under a lock
 held elsewhere.
 
 - ``read_unseen`` does not move the cursor, hides the reader's own records (by actor id,

@@ -1,4 +1,4 @@
-"""Claim rules, renewal and emission (SPEC §6.3, §10), on an injected clock.
+"""Claim rules, renewal and emission, on an injected clock.
 
 - A claim on a held target fails naming the holder and the expiry; nothing is written.
 - An expired claim is released (summary ``expired``) by the mutation that takes the target

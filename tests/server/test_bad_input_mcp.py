@@ -1,4 +1,4 @@
-"""Bad input over MCP (SPEC §11): wrong types, huge strings, unicode edge cases, path-like
+"""Bad input over MCP: wrong types, huge strings, unicode edge cases, path-like
 ids, out-of-range ttls, unknown families and tools. Each is a tool error whose message says
 what is wrong, and the store is byte-for-byte unchanged. Valid but unusual input (emoji,
 right-to-left marks, NUL) round-trips exactly; path-like actors stay inside the store.

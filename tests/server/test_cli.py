@@ -1,4 +1,4 @@
-"""The ``agentjournal`` command (SPEC §12): init, status, tail, and --help everywhere."""
+"""The ``agentjournal`` command: init, status, tail, and --help everywhere."""
 
 from __future__ import annotations
 

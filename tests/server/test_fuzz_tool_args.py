@@ -1,4 +1,4 @@
-"""Fuzzing the MCP tool arguments (SPEC §11) with hypothesis, through the in-memory client.
+"""Fuzzing the MCP tool arguments with hypothesis, through the in-memory client.
 
 Each example calls one tool with arguments drawn from its input schema's names: plausible
 values (real ids, step targets, small numbers) mixed with arbitrary JSON (huge and negative

@@ -1,5 +1,5 @@
 """Two ``agentjournal serve`` stdio processes on one store, each driven by the official MCP
-client: the normal case, since every stdio client starts its own server (SPEC §11)."""
+client: the normal case, since every stdio client starts its own server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every tool of SPEC §11 through the in-memory MCP client, each error path included.
+"""Every tool through the in-memory MCP client, each error path included.
 
 The client is named 'alice' (see conftest): without an ``actor`` argument, that is who acts.
 """

@@ -1,4 +1,4 @@
-"""Concurrency stress (SPEC §5, §6.1, §13): 16 writer processes run a mixed workload (memory,
+"""Concurrency stress: 16 writer processes run a mixed workload (memory,
 claims with takeovers, plan steps claimed and completed, releases, messages, reads) on one
 store for a bounded time, with small segments so rolls happen under contention.
 
