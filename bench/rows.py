@@ -14,12 +14,12 @@ from typing import Any
 
 import anyio
 import orjson
+from agentjournal.app import build_server
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import Implementation
 
 from journal_core import Store, verbs
-from agentjournal.app import build_server
 
 from . import workload
 from .children import WORKER, run_together

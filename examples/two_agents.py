@@ -35,7 +35,8 @@ def server_for(store: str, actor: str) -> StdioServerParameters:
     env = {"AGENTJOURNAL_STORE": store, "AGENTJOURNAL_ACTOR": actor}
     if "PYTHONPATH" in os.environ:  # running from a checkout that is not installed
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    return StdioServerParameters(command=sys.executable, args=["-m", "agentjournal", "serve"], env=env)
+    return StdioServerParameters(command=sys.executable, args=["-m", "agentjournal", "serve"],
+                                 env=env)
 
 
 async def call(agent: Client, tool: str, **arguments: Any) -> dict[str, Any]:

@@ -55,14 +55,24 @@ class Backend(Protocol):
 
     name: str  # "local", "postgresql"
     where: str  # a path, or a URL without its secrets, for people
-    journal: Journal
-    blobs: Blobs
-    checkpoints: CheckpointStore
-    cursors: CursorStore
-    projections: Projections | None  # the files people read; None when there are none
-    projector: Projector | None
     read_only: bool
     read_only_reason: str | None
+
+    # Read-only members, so that a backend may hold its own concrete types.
+    @property
+    def journal(self) -> Journal: ...
+    @property
+    def blobs(self) -> Blobs: ...
+    @property
+    def checkpoints(self) -> CheckpointStore: ...
+    @property
+    def cursors(self) -> CursorStore: ...
+    @property
+    def projections(self) -> Projections | None:
+        """The files people read; None when there are none."""
+        ...
+    @property
+    def projector(self) -> Projector | None: ...
 
     def store_info(self) -> dict[str, Any] | None:
         """store_id, format, created (None: no store here yet)."""

@@ -17,6 +17,11 @@ from .errors import BlobError, PayloadTooLarge
 from .fileio import FileIO
 
 
+def blob_matches(ref: dict[str, Any], data: bytes) -> bool:
+    """Whether ``data`` is the content ``ref`` names (its sha256 and length)."""
+    return hashlib.sha256(data).hexdigest() == ref.get("sha256") and len(data) == ref.get("bytes")
+
+
 def blob_ref(data: bytes) -> dict[str, Any]:
     if len(data) > limits.blob_bytes_max:
         raise PayloadTooLarge(
@@ -54,11 +59,6 @@ class BlobStore:
 
     def exists(self, ref: dict[str, Any]) -> bool:
         return self.fileio.size(self.path(str(ref.get("sha256")))) == ref.get("bytes")
-
-    @staticmethod
-    def matches(ref: dict[str, Any], data: bytes) -> bool:
-        return hashlib.sha256(data).hexdigest() == ref.get("sha256") and \
-            len(data) == ref.get("bytes")
 
     def get_payload(self, ref: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -91,7 +91,8 @@ class LocalCheckpoints:
         if self.fileio.size(self.path(head)) < 0:
             return False
         self.fileio.mkdir(self.archive_folder)
-        self.fileio.rename(self.path(head), os.path.join(self.archive_folder, checkpoint_name(head)))
+        archived = os.path.join(self.archive_folder, checkpoint_name(head))
+        self.fileio.rename(self.path(head), archived)
         self.fileio.fsync_dir(self.archive_folder)
         self.fileio.fsync_dir(self.folder)
         if self.mirror is not None:

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import clock, limits
-from .blob import BlobStore, blob_ref
+from . import clock, limits, verbs
+from .backend import Blobs
+from .blob import blob_ref
 from .checkpoint import CheckpointFile, CheckpointStore, build_checkpoint
 from .claim_index import claim_targets, targets_collide
 from .errors import (
     InvalidArgument,
-    LockTimeout,
     NotApplied,
     OutcomeUnknown,
     RequestReused,
@@ -44,7 +44,6 @@ from .record import payload_bytes
 from .replay import EntityState, RequestEntry, State
 from .replica import Replica
 from .vocabulary import EPHEMERAL_ACTIONS
-from . import verbs
 
 logger = logging.getLogger("agentjournal.commit")
 STORE_ACTOR = "agentjournal"
@@ -227,7 +226,7 @@ def meta_record(seq: int, txn: tuple[int, int], actor: str, action: str,
 class Committer:
     """Runs mutations in batches, one lock hold and one fsync per batch."""
 
-    def __init__(self, journal: Journal, replica: Replica, blobs: BlobStore,
+    def __init__(self, journal: Journal, replica: Replica, blobs: Blobs,
                  checkpoints: CheckpointStore, store_id: str, now: Callable[[], datetime],
                  after_commit: Callable[[], None]) -> None:
         self.journal = journal

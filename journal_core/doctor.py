@@ -31,7 +31,6 @@ from .opening import new_state
 from .projection import Projections
 from .record import encode_built, payload_bytes
 from .replay import State, is_redacted
-from .scanner import split_lines
 from .segment import segment_name
 from .store import Store
 from .vocabulary import FAMILIES
@@ -518,11 +517,11 @@ def repair(store: Store, actor: str, progress: Progress | None = None) -> list[s
         report = Report(store=store.root)
         verify_against_projections(store, report)
         for row in report.divergent:
-            family, item_id = row["item_type"], row["item_id"]
-            path = store.projections.path(family, item_id) if store.projections else None
-            if path and os.path.lexists(path):
+            family, item_id = str(row["item_type"]), str(row["item_id"])
+            kept = store.projections.path(family, item_id) if store.projections else None
+            if kept and os.path.lexists(kept):
                 target = os.path.join(quarantine, "state", family, f"{item_id}.json")
-                _move(store, path, target)
+                _move(store, kept, target)
                 actions.append(f"parked state/{family}/{item_id}.json ({row['reason']})")
         for sha in store.heal_blobs():
             actions.append(f"wrote blob {sha} back from its projection (same sha256)")

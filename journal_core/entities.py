@@ -106,8 +106,9 @@ class Claim(Entity):
     FAMILY = "claim"
     EPHEMERAL = frozenset({"expires_at", "renewed_at"})
     OMIT_AT_DEFAULT: ClassVar[dict[str, Any]] = {
-        "redacted": None, "targets": None, "keepalive_until": None, "previous_holder": None,
-        "taken_over_by": None, "taken_over_at": None, "reason": None,
+        "redacted": None, "targets": None, "fence": None, "keepalive": False,
+        "keepalive_until": None, "previous_holder": None, "taken_over_by": None,
+        "taken_over_at": None, "reason": None,
     }
 
     target: Annotated[str, Field(min_length=1, max_length=limits.claim_target_chars_max)]

@@ -339,7 +339,7 @@ def import_slice(store: Store, data: bytes, *, chunk_records: int = limits.impor
 
 def spool_stdin(stream: IO[bytes]) -> IO[bytes]:
     """A seekable copy of a stream (import reads a slice more than once)."""
-    spool = tempfile.TemporaryFile(prefix="agentjournal-import-")
+    spool = tempfile.TemporaryFile(prefix="agentjournal-import-")  # noqa: SIM115 (returned)
     shutil.copyfileobj(stream, spool, limits.slice_copy_bytes)
     spool.seek(0)
     return spool

@@ -386,7 +386,7 @@ class _LinkFound(OSError):
 
 
 def _read_all(fd: int) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     while True:
         chunk = os.read(fd, 1 << 20)
         if not chunk:

@@ -134,9 +134,11 @@ class Journal(Protocol):
 
     read_only: bool
 
-    def follower(self, after_seq: int = 0, hint: dict[str, Any] | None = None) -> Follower:
+    def follower(self, after_seq: int = 0, hint: dict[str, Any] | None = None, *,
+                 counters: JournalCounters | None = None) -> Follower:
         """A follower that will deliver the groups holding seqs above ``after_seq``;
-        ``hint`` (from a checkpoint) lets it start there without a search."""
+        ``hint`` (from a checkpoint) lets it start there without a search; what it finds
+        wrong on the way (skipped lines, duplicates) is counted in ``counters``."""
         ...
 
     def transaction(self, actor: str, wait_s: float) -> AbstractContextManager[Transaction]:
@@ -175,10 +177,12 @@ class Journal(Protocol):
         """Who holds the lock now, if anyone says so (pid, actor, since)."""
         ...
 
-    def redact(self, seqs: set[int], rewrite: Callable[[Record], Record],
+    def redact(self, seqs: set[int], rewrite: Callable[[Record, int | None], Record],
                actor: str) -> list[int]:
-        """Replace the records at ``seqs`` with ``rewrite(record)`` (same seq, writer, txn),
-        wherever they are kept, crash-safely; returns the seqs rewritten. Lock held."""
+        """Replace the records at ``seqs`` with ``rewrite(record, width)`` (same seq, writer,
+        txn), wherever they are kept, crash-safely; returns the seqs rewritten. ``width`` is
+        the encoded size the new record must fit in, for a backend that rewrites bytes in
+        place (None where size does not matter). Lock held."""
         ...
 
     def archive_through(self, seq: int, actor: str) -> list[str]:

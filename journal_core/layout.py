@@ -226,8 +226,10 @@ def not_found_message(start: str) -> str:
             "AGENTJOURNAL_STORE)")
 
 
-def describe(location: Location) -> str:
+def describe(location: Location | None) -> str:
     """What ``init`` says it made (and ``status`` shows)."""
+    if location is None:
+        return "a store on a database backend"
     if location.kind == "folder":
         return (f"a self-contained store in {location.root} (its .gitignore keeps the "
                 "machine files out of git)")

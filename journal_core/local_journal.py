@@ -26,6 +26,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from . import clock, limits
@@ -39,7 +40,7 @@ from .errors import (
 )
 from .fileio import FileIO
 from .ids import writer_id
-from .journal import FsyncMode, JournalStats, Record, TxnGroup
+from .journal import Follower, FsyncMode, JournalStats, Record, TxnGroup
 from .lock import StoreLock
 from .record import encode_built, parse_line
 from .scanner import Fragment, PendingRun, Scanner, split_lines
@@ -547,9 +548,11 @@ class LocalTransaction:
         return True
 
     # -- tail validation ------------------------------------------------------------------
-    def catch_up(self, follower: LocalFollower) -> list[TxnGroup]:
+    def catch_up(self, follower: Follower) -> list[TxnGroup]:
         """Bring the follower to the tail, settling first what the writer owes there; the
         groups it had not seen (others' commits, and the notes it wrote)."""
+        if not isinstance(follower, LocalFollower):
+            raise StoreCorrupt("invariant violated: a local journal catches up its own follower")
         self.follower = follower
         self._begin()
         return self.new_groups
@@ -637,7 +640,7 @@ class LocalTransaction:
         if not records:
             return
         require(records[0]["seq"] == self.next_seq, f"the batch starts at seq {self.next_seq}")
-        require(all(b["seq"] == a["seq"] + 1 for a, b in zip(records, records[1:], strict=False)),
+        require(all(b["seq"] == a["seq"] + 1 for a, b in pairwise(records)),
                 "the batch's seqs run without a gap")
         self._append_lines(records)
 
@@ -699,9 +702,9 @@ class LocalTransaction:
             journal.close_append()
             fd = journal.fileio.open_append(self._active_path())
             identity = journal.fileio.fd_identity(fd)
-            journal._append = _Open(opened.segment, fd, identity)
+            held = journal._append = _Open(opened.segment, fd, identity)
             if identity != opened.identity:
                 journal.close_append()
                 raise JournalReplaced(f"{self._active_path()} changed under the store lock; "
                                       "nothing was written")
-        return journal._append.fd
+        return held.fd

@@ -9,6 +9,7 @@ doctor counter); a change of ephemeral fields only becomes a ``renew`` record (n
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -166,10 +167,8 @@ class Mutation:
         if previous is not None and after is not None and "schema_version" in previous:
             # A payload written before a field existed reads as the same entity once its
             # defaults are filled in: compare canonical forms.
-            try:
+            with suppress(InvalidArgument):
                 previous = validate_payload(family, previous)
-            except InvalidArgument:
-                pass
             if previous == after:
                 return None
             if mask_ephemeral(family, previous) == mask_ephemeral(family, after):

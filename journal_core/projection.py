@@ -114,9 +114,9 @@ class Projections:
             if theirs > (entity.rev, origin):
                 self.divergent += 1
                 return False
-            if theirs == (entity.rev, origin):
-                if not equal_ok or found.doc.get("payload") == payload:
-                    return False
+            if theirs == (entity.rev, origin) and (
+                    not equal_ok or found.doc.get("payload") == payload):
+                return False
         self.fileio.write_in_place(self.path(entity.family, entity.item_id),
                                    self.document(entity, payload))
         self.written += 1
@@ -301,9 +301,9 @@ class Projector:
             for (queued_family, item_id), force in queued.items():
                 if queued_family != family:
                     continue
-                entity = state.entity(family, item_id)
-                if entity is not None and (force or entity.changed_seq > applied):
-                    work.append((entity, entity.payload, force))
+                queued_entity = state.entity(family, item_id)
+                if queued_entity is not None and (force or queued_entity.changed_seq > applied):
+                    work.append((queued_entity, queued_entity.payload, force))
         return work
 
     def _project(self, entity: EntityState, payload: dict[str, Any] | None, force: bool) -> None:

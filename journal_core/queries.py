@@ -234,7 +234,8 @@ def _search_text(family: str, entity: dict[str, Any]) -> tuple[str, str]:
         return str(entity.get("summary", "")), (
             f"{entity.get('context', '')} {entity.get('from')} {entity.get('to')}"
         )
-    return " ".join(claim_targets(entity)), f"{entity.get('note') or ''} {entity.get('result') or ''}"
+    text = f"{entity.get('note') or ''} {entity.get('result') or ''}"
+    return " ".join(claim_targets(entity)), text
 
 
 def _snippet(text: str, term: str) -> str:
@@ -345,7 +346,8 @@ def _queue(store: Store, plan_id: str | None, tag: str | None) -> Any:
 
     def claim_payload(claim_id: str) -> dict[str, Any] | None:
         try:
-            return store.entity_view("claim", claim_id)["entity"]
+            entity: dict[str, Any] | None = store.entity_view("claim", claim_id)["entity"]
+            return entity
         except (NotFound, InvalidArgument):
             return None
 
@@ -513,7 +515,8 @@ def _open_plans(
             holders.get(str(s.get("claim_id"))) == actor for s in open_steps
         )
         row: dict[str, Any] = {
-            "id": view["item_id"], "title": clip(plan.get("title"), limits.briefing_title_chars_max),
+            "id": view["item_id"],
+            "title": clip(plan.get("title"), limits.briefing_title_chars_max),
             "open_steps": lines[: limits.briefing_plan_steps_max],
         }
         if len(lines) > limits.briefing_plan_steps_max:

@@ -75,7 +75,7 @@ def _check_envelope(record: Record) -> str | None:
         return f"actor: 1-{limits.actor_chars_max} characters"
     if (not isinstance(txn, list) or len(txn) != 2 or not _int(txn[0]) or not _int(txn[1])):
         return "txn: [first_seq, count]"
-    if txn[1] > limits.txn_records_max or not txn[0] <= seq < txn[0] + txn[1]:  # type: ignore[operator]
+    if txn[1] > limits.txn_records_max or not txn[0] <= seq < txn[0] + txn[1]:
         return f"seq {seq} lies outside its txn {txn}"
     summary = record.get("summary")
     if summary is not None and (not isinstance(summary, str)

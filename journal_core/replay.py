@@ -209,7 +209,7 @@ class State:
             self.claims.update(current.payload if current else None, entity)
         self.families[family][item_id] = entity
 
-    def _payload(self, record: Record, trusted: bool) -> dict[str, Any] | None | bool:
+    def _payload(self, record: Record, trusted: bool) -> dict[str, Any] | bool | None:
         """The payload to apply, None (a tombstone, or an unreadable blob), or False when
         it must be skipped (counted)."""
         if record["action"] in TOMBSTONE_ACTIONS:

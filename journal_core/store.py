@@ -27,13 +27,13 @@ from .backend import (
     missing_store,
     new_store_info,
 )
+from .blob import blob_matches
 from .commit import Committed, Committer, build_records, fingerprint, meta_record
 from .counters import JournalCounters
 from .errors import (
     InvalidArgument,
     NotFound,
     ReadOnlyStore,
-    StoreError,
 )
 from .fileio import FileIO
 from .ids import check_actor, check_family, check_item_id
@@ -42,8 +42,8 @@ from .journal import FsyncMode, Record, Transaction, TxnGroup
 from .layout import Location, location_for_root
 from .mutation import Mutation
 from .opening import open_replica, plan_restart
-from .record import payload_bytes
 from .reads import entity_view, family_views, view
+from .record import payload_bytes
 from .replay import State
 from .unseen import ack, gap_summary, read_unseen
 from .vocabulary import FAMILIES
@@ -78,11 +78,11 @@ class Store:
         self.config = config or StoreConfig()
         self.now = now
         self.fileio = fileio or FileIO()
+        self.location: Location | None
         if backend is None:
             if root is None:
                 raise InvalidArgument("a store needs a folder (root) or a backend")
-            self.location: Location | None = (
-                root if isinstance(root, Location) else location_for_root(root))
+            self.location = root if isinstance(root, Location) else location_for_root(root)
             backend = LocalBackend(self.location, self.fileio, LocalConfig(
                 self.config.fsync, self.config.segment_bytes_max, self.config.projections))
         else:
@@ -145,7 +145,8 @@ class Store:
         self.checkpoint_fallbacks = opened.fallbacks
         with self.replica.state_lock:
             self.missing_content = [
-                f"{f}/{e.item_id}" for f in FAMILIES for e in self.replica.state.families[f].values()
+                f"{f}/{e.item_id}"
+                for f in FAMILIES for e in self.replica.state.families[f].values()
                 if e.payload is None and e.payload_ref is not None and not e.deleted]
         self.committer = Committer(backend.journal, self.replica, backend.blobs,
                                    backend.checkpoints, self.store_id, self.now,
@@ -216,12 +217,13 @@ class Store:
             entities = [e for f in FAMILIES for e in self.replica.state.families[f].values()
                         if e.payload_ref is not None and e.payload is not None]
         for entity in entities:
-            if self.backend.blobs.exists(entity.payload_ref):
+            ref, payload = entity.payload_ref, entity.payload
+            if ref is None or payload is None or self.backend.blobs.exists(ref):
                 continue
-            data = payload_bytes(entity.payload)  # type: ignore[arg-type]
-            if self.backend.blobs.matches(entity.payload_ref, data):
+            data = payload_bytes(payload)
+            if blob_matches(ref, data):
                 self.backend.blobs.put(data)
-                healed.append(str(entity.payload_ref["sha256"]))  # type: ignore[index]
+                healed.append(str(ref["sha256"]))
         return healed
 
     def close(self) -> None:

@@ -50,6 +50,8 @@ def _new_steps(specs: list[Any], start: int) -> list[Step]:
     """Steps from titles or ``{title, after}`` objects, numbered from ``s<start>``."""
     steps = []
     for offset, spec in enumerate(specs):
+        title: object
+        after: list[Any]
         if isinstance(spec, str):
             title, after = spec, []
         elif isinstance(spec, dict):
@@ -322,7 +324,8 @@ def _already_held(m: Mutation, target: str) -> str | None:
     for claim_id, theirs in m.colliding_claims(target):
         held = m.require(Claim, claim_id)
         if (theirs == target and held.holder == m.actor and not is_expired(held, m)
-                and m.origin_of("claim", claim_id) is None and len(claim_targets(held.dump())) == 1):
+                and m.origin_of("claim", claim_id) is None
+                and len(claim_targets(held.dump())) == 1):
             return claim_id
     return None
 

@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 import orjson
 
-from journal_core import Store, StoreConfig, StoreError, StoreNotFound, queries
+from journal_core import Store, StoreConfig, StoreError, StoreNotFound, limits, queries
 from journal_core.layout import (
     GITIGNORE_SELF_CONTAINED,
     Location,
@@ -347,7 +347,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
                     else:
                         console.print(record_line(record))
             sys.stdout.flush()
-            if records and len(records) >= queries.limits.records_page_max:
+            if records and len(records) >= limits.records_page_max:
                 continue  # more pages are waiting: no pause
             if not args.follow:
                 return 0

@@ -31,13 +31,13 @@ from pathlib import Path
 
 import pytest
 from support.reliability import (
-    gone,
     FIXED_NOW,
     Context,
     DeterministicIds,
     Operation,
     View,
     describe,
+    gone,
     verify_problems,
     visible,
 )

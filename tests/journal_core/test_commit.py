@@ -3,8 +3,9 @@
 The mutation's records are fsynced; the process dies before (or while) it writes the
 projections and meta.json. The journal is the truth: a fresh Store's reads answer from it at
 once, the next writer heals the projections forward, and nothing acknowledged -- before the
-crash, or the crashed txn itself, which was durable -- is lost. The crash is taken two ways: the FaultPlan seam
-(SimulatedCrash at the N-th cache write) and a real child process killed with SIGKILL.
+crash, or the crashed txn itself, which was durable -- is lost. The crash is taken two
+ways: the FaultPlan seam (SimulatedCrash at the N-th cache write) and a real child process
+killed with SIGKILL.
 
 Run as a script, this file is that child (see ``killed_child``).
 """

@@ -12,9 +12,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from journal_core.local_journal import LocalTransaction
 from journal_core import ClaimConflict, Conflict, Store, StoreConfig, verbs
 from journal_core.federation import SliceRefused, export_slice, import_slice
+from journal_core.local_journal import LocalTransaction
 
 Opener = Callable[..., Store]
 

@@ -124,7 +124,7 @@ def test_appended_txns_come_back_whole_and_in_order_through_scan_and_a_follower(
     assert journal.head_seq() == 5
     assert seqs(list(journal.scan(0))) == [[1], [2], [3, 4, 5]]
     assert seqs(journal.follower(0).poll()) == [[1], [2], [3, 4, 5]]
-    assert [r["item_id"] for r in list(journal.scan(2))[0].records] == [
+    assert [r["item_id"] for r in next(iter(journal.scan(2))).records] == [
         "mem_000003", "mem_000004", "mem_000005"]
 
 
@@ -181,10 +181,9 @@ def test_a_held_lock_times_out_another_handle_with_the_holder_named(
     backing: Backing, journal: Journal,
 ) -> None:
     other = backing.open()
-    with journal.transaction("holder#1", limits.lock_wait_s_default):
-        with pytest.raises(LockTimeout) as timeout:
-            with other.transaction("waiter", 0.05):
-                raise AssertionError("the lock was shared")
+    with journal.transaction("holder#1", limits.lock_wait_s_default), \
+            pytest.raises(LockTimeout) as timeout, other.transaction("waiter", 0.05):
+        raise AssertionError("the lock was shared")
     assert timeout.value.holder is None or timeout.value.holder.get("actor") == "holder#1"
     with other.transaction("waiter", limits.lock_wait_s_default):
         pass  # free again
@@ -208,8 +207,8 @@ def test_scan_after_a_seq_leaves_out_what_is_at_or_below_it(journal: Journal) ->
 
 def test_an_envelope_only_scan_keeps_every_envelope_field(journal: Journal) -> None:
     commit(journal, lambda first: [entity_group(first, 1)])
-    full = list(journal.scan(1))[0].records[0]
-    light = list(journal.scan(1, envelope_only=True))[0].records[0]
+    full = next(iter(journal.scan(1))).records[0]
+    light = next(iter(journal.scan(1, envelope_only=True))).records[0]
     envelope = {k: v for k, v in full.items() if k not in ("payload", "payload_ref")}
     assert {k: v for k, v in light.items() if k in envelope} == envelope
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 import pytest
-from support.engine import Clock, entity_image, journal_records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.engine import Clock, entity_image, journal_records
 
 from journal_core import Store, verbs
 from journal_core.fileio import FileIO

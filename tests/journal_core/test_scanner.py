@@ -8,6 +8,7 @@ of them, what the next writer appends about them, and the seq the next mutation 
 from __future__ import annotations
 
 import hashlib
+import io
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,9 @@ from support.engine import (
 )
 
 from journal_core import Store, clock, verbs
+from journal_core.federation import write_slice
 from journal_core.meta import parse_meta
+from journal_core.queries import history
 
 
 @pytest.fixture
@@ -200,6 +203,30 @@ def test_an_identical_line_appended_again_is_skipped_and_counted(root: Path) -> 
         assert store.counters.rev_regressions == 0
         assert store.counters.dup_conflicts == store.counters.dup_seq_writers == 0
         assert follows(next_writer(store), head + 2)
+
+
+def test_every_reader_drops_an_identical_line_appended_again(root: Path) -> None:
+    """rev1, rev2, rev1 with identical bytes after the store's own records: read_unseen,
+    tail, history and export see rev1 and rev2 once each, in order, as replay does (one
+    scanner). A reader that dropped only a repeat of the line just before returned
+    [.., rev1, rev2, rev1]."""
+    head = head_of(root)
+    rev1 = line_of(memory_record(head + 1, WRITER_A, "mem_dup", 1, "rev one"))
+    rev2 = line_of(memory_record(head + 2, WRITER_A, "mem_dup", 2, "rev two"))
+    append_bytes(root, framed(rev1, rev2, rev1))
+
+    with Store(str(root)) as store:
+        assert store.counters.dup_identical == 1
+        unseen = [event["seq"] for event in store.read_unseen("bob", limit=100)["events"]]
+        assert unseen == sorted(set(unseen)) and unseen[-2:] == [head + 1, head + 2]
+        tail = store.records_after(0)
+        assert [record["seq"] for record in tail] == list(range(1, head + 3))
+        assert [r["entity_rev"] for r in history(store, "memory", "mem_dup")] == [1, 2]
+        out = io.BytesIO()
+        write_slice(store, out)
+        exported = [orjson.loads(line) for line in out.getvalue().splitlines()[1:]]
+        assert [r["origin"]["seq"] for r in exported if r.get("item_id") == "mem_dup"] \
+            == [head + 1, head + 2]
 
 
 def test_one_writer_reusing_a_seq_with_other_bytes_applies_both_and_the_later_wins(

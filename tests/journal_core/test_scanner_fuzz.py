@@ -31,7 +31,7 @@ from journal_core import Store, StoreError, doctor, verbs
 from journal_core.errors import RecordInvalid
 from journal_core.fileio import FileIO
 from journal_core.local_journal import LocalFollower, LocalJournal
-from journal_core.record import decode_line
+from journal_core.record import decode_envelope, decode_line, encode_record
 
 QUICK = settings(max_examples=120, deadline=None, database=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -127,11 +127,21 @@ def yielded(reader: LocalFollower) -> list[Group]:
 
 # -- the codec ---------------------------------------------------------------------------------
 def decodes_or_refuses(line: bytes) -> None:
+    """A line decodes or is refused; one that decodes round-trips: encoded again it
+    decodes to the same record, and its envelope read alone (when the fast path takes it)
+    is the record without its payload."""
     try:
         record = decode_line(line)
     except RecordInvalid:
         return
     assert isinstance(record, dict) and isinstance(record["seq"], int)
+    again = encode_record(record)
+    assert decode_line(again) == record
+    assert encode_record(decode_line(again)) == again  # the encoding is canonical
+    envelope = decode_envelope(again)
+    if envelope is not None:
+        assert envelope == {key: value for key, value in record.items()
+                            if key not in ("payload", "payload_ref")}
 
 
 @QUICK

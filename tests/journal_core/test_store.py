@@ -200,6 +200,7 @@ def test_a_read_while_the_lock_is_held_elsewhere_and_awaited_here_answers_from_t
             read.join(HOLD_WAIT_S / 2)  # the holder still holds the lock: we have not let go
             assert not read.is_alive(), "a read waited behind the writer"
             memory, (memories, memories_stale), claim, (claims, claims_stale) = answers  # type: ignore[misc]
+            assert claims_stale is False
 
             assert memory["stale"] is False and memories_stale is False  # type: ignore[index]
             assert memory["entity"]["status"] == "archived"  # type: ignore[index]  # the journal's

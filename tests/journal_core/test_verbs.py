@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.engine import START, Clock, active_segment, journal_records, projection
+from support.engine import START, Clock, journal_records, projection
 
 from journal_core import ClaimConflict, Committed, Store, clock, verbs
 from journal_core.entities import Memory

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from agentjournal.app import build_server
 from mcp import Client
 from mcp.types import Implementation
 
 from journal_core import Store
-from agentjournal.app import build_server
 
 
 @pytest.fixture

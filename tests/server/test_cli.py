@@ -12,11 +12,11 @@ from pathlib import Path
 
 import anyio
 import pytest
+from agentjournal.cli import build_parser, main
 from anyio.streams.memory import MemoryObjectReceiveStream
 from support.mcp import SUBPROCESS_TEST_S, child_env
 
 from journal_core import Store, verbs
-from agentjournal.cli import build_parser, main
 
 COMMANDS = ("init", "serve", "status", "tail")
 

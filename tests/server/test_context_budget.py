@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from agentjournal.app import build_server
 from mcp import Client
 from mcp.types import Implementation
 from support.mcp import call
 
 from journal_core import Store, verbs
-from agentjournal.app import build_server
 
 pytestmark = pytest.mark.anyio
 

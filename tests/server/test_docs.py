@@ -9,7 +9,8 @@ from agentjournal.app import TOOL_SPECS
 
 def test_docs_tools_md_equals_what_the_tools_generate() -> None:
     committed = gen_docs.DOC_PATH.read_text(encoding="utf-8")
-    assert committed == gen_docs.render(), "docs/tools.md is stale: run python -m agentjournal.gen_docs"
+    assert committed == gen_docs.render(), \
+        "docs/tools.md is stale: run python -m agentjournal.gen_docs"
 
 
 def test_docs_tools_md_documents_every_tool_with_an_example() -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentjournal.app import build_server
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,7 +27,6 @@ from mcp.types import Implementation
 from support.mcp import text_of
 
 from journal_core import Store, verbs
-from agentjournal.app import build_server
 
 QUICK = settings(max_examples=300, deadline=None, database=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

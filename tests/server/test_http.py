@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 import httpx2
 import pytest
+from agentjournal.http import BearerAuth, is_loopback
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import Implementation
@@ -22,8 +23,6 @@ from support.mcp import (
     read_serving_url,
     serve_command,
 )
-
-from agentjournal.http import BearerAuth, is_loopback
 
 pytestmark = pytest.mark.anyio
 TOKEN = "test-token-1234"

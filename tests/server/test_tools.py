@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import errno
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
+from agentjournal.app import build_server
+from agentjournal.tools import JournalTools
 from mcp import Client, MCPError
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import Implementation
+from support.engine import Clock
 from support.mcp import call, call_error
 
 from journal_core import (
@@ -25,8 +29,6 @@ from journal_core import (
     limits,
     verbs,
 )
-from agentjournal.app import build_server
-from agentjournal.tools import JournalTools
 
 pytestmark = pytest.mark.anyio
 
@@ -268,10 +270,22 @@ async def test_list_filters_by_status_and_kind(client: Client) -> None:
     assert [row["id"] for row in traps["items"]] == [gone["item_id"]]
 
 
-async def test_list_shows_a_lapsed_claim_as_expired(client: Client) -> None:
-    await call(client, "claim", target="file:a.py", ttl_s=1)
-    rows = (await call(client, "list", item_type="claim"))["items"]
-    assert rows[0]["holder"] == "alice" and rows[0]["status"] in ("active", "expired")
+async def test_list_shows_a_lapsed_claim_as_expired(store_path: Path) -> None:
+    """Nothing is written when a claim's ttl runs out; list shows it expired all the same
+    (and active before), on an injected clock."""
+    now = Clock()
+    with Store(str(store_path), now=now) as store:
+        async with Client(build_server(store), cache=None,
+                          client_info=Implementation(name="alice", version="0")) as client:
+            await call(client, "claim", target="file:a.py", ttl_s=60, keepalive=False)
+            now.advance(59)
+            rows = (await call(client, "list", item_type="claim"))["items"]
+            assert [(r["holder"], r["status"]) for r in rows] == [("alice", "active")]
+            head = store.head_seq
+            now.advance(2)
+            rows = (await call(client, "list", item_type="claim"))["items"]
+            assert [(r["holder"], r["status"]) for r in rows] == [("alice", "expired")]
+            assert store.head_seq == head
 
 
 async def test_list_with_a_bad_status_cursor_or_filter_is_a_tool_error(client: Client) -> None:

@@ -36,7 +36,7 @@ from support.reliability import (
     writer_command,
 )
 
-from journal_core import FileIO, Store, StoreConfig, StoreIOError, queries, verbs
+from journal_core import FileIO, Store, StoreConfig, queries, verbs
 
 SEGMENT_BYTES = 128 * 1024
 CONFIG = StoreConfig(segment_bytes_max=SEGMENT_BYTES)

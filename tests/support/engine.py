@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from support.reliability import REPO, child_env
 
 from journal_core import RecordInvalid, Store
 from journal_core.record import decode_line, encode_record
+from support.reliability import REPO, child_env
 
 Record = dict[str, Any]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from journal_core import JournalCounters, LockTimeout, StoreCorrupt, limits
+from journal_core import JournalCounters, LockTimeout, StoreCorrupt
 from journal_core.errors import BlobError
 from journal_core.journal import JournalStats, Record, TxnGroup
 from journal_core.record import check_record

@@ -28,8 +28,8 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream",
 @asynccontextmanager
 async def http_server(store: Path, host: str) -> AsyncIterator[str]:
     """``agentjournal serve --transport http --host HOST --port 0``, no token; its URL."""
-    command = ["-m", "agentjournal", "serve", "--init", "--store", str(store), "--transport", "http",
-               "--host", host, "--port", "0", "--actor", "http-agent"]
+    command = ["-m", "agentjournal", "serve", "--init", "--store", str(store),
+               "--transport", "http", "--host", host, "--port", "0", "--actor", "http-agent"]
     process = await anyio.open_process([sys.executable, *command], env=cli_env())
     lines: list[str] = []
     try:
