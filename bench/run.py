@@ -35,7 +35,8 @@ from bench.workload import fs_type  # noqa: E402
 OUT_DEFAULT = REPO / "bench" / "results.json"
 DESCRIPTION = """\
 Benchmarks of the performance targets (docs/design.md). Every figure is reported with a
-baseline measured in the same run on the same disk (all files in one temp folder beside the repository, or under --dir):
+baseline measured in the same run on the same disk (all files in one temp folder beside
+the repository, or under --dir):
 
   1  claim latency in process, p50/p99      vs os.write+os.fsync of the same bytes (≤ 2x)
   2  durable mutations/s, 1 and 8 writers   vs SQLite WAL synchronous=FULL (≥ 1x)

@@ -26,7 +26,7 @@ from . import clock, limits, verbs
 from .backend import Blobs
 from .blob import blob_ref
 from .checkpoint import CheckpointFile, CheckpointStore, build_checkpoint
-from .claim_index import claim_targets, targets_collide
+from .claim_index import claim_targets, renewal_due, targets_collide
 from .errors import (
     InvalidArgument,
     NotApplied,
@@ -132,17 +132,25 @@ class BatchWorld:
         return sorted(hits.items())
 
     def claims_of(self, actor: str) -> list[str]:
-        out = set()
-        for claim_id in self.state.claims.active_ids():
-            if ("claim", claim_id) in self.pending:
-                continue
-            entity = self.state.entity("claim", claim_id)
-            if entity is not None and entity.payload and entity.payload.get("holder") == actor:
-                out.add(claim_id)
+        out = {claim_id for claim_id in self.state.claims.held_by(actor)
+               if ("claim", claim_id) not in self.pending}
         for (family, claim_id), entity in self.pending.items():
             if family == "claim" and entity.payload and entity.payload.get("status") == \
                     "active" and entity.payload.get("holder") == actor:
                 out.add(claim_id)
+        return sorted(out)
+
+    def claims_due_for_renewal(self, actor: str, now: datetime) -> list[str]:
+        at = now.timestamp()
+        out = {claim_id for claim_id in self.state.claims.due_for_renewal(actor, at)
+               if ("claim", claim_id) not in self.pending}
+        for (family, claim_id), entity in self.pending.items():
+            payload = entity.payload
+            if family == "claim" and payload and payload.get("status") == "active" and \
+                    payload.get("holder") == actor:
+                due = renewal_due(payload)
+                if due is not None and due <= at:
+                    out.add(claim_id)
         return sorted(out)
 
     def entity_ids(self, family: str) -> list[str]:

@@ -104,16 +104,18 @@ class FileIO:
     def check_folders(self, path: str) -> None:
         """Raise (as an OSError) when a folder between a confining root and ``path`` is a
         symbolic link (or not a folder)."""
-        absolute = os.path.abspath(path)
+        absolute = path if os.path.isabs(path) and "/." not in path and "//" not in path \
+            else os.path.abspath(path)
+        folder = absolute[:absolute.rfind(os.sep)]
         for root in self.roots:
-            if absolute == root or not absolute.startswith(root + os.sep):
+            if not absolute.startswith(root + os.sep):
                 continue
-            parts = os.path.relpath(os.path.dirname(absolute), root).split(os.sep)
-            current = root
-            for part in parts:
-                if part in ("", "."):
-                    continue
-                current = os.path.join(current, part)
+            at = len(root)
+            while at < len(folder):
+                at = folder.find(os.sep, at + 1)
+                if at == -1:
+                    at = len(folder)
+                current = folder[:at]
                 try:
                     mode = os.lstat(current).st_mode
                 except FileNotFoundError:

@@ -52,6 +52,7 @@ class World(Protocol):
     def load(self, family: str, item_id: str) -> Loaded: ...
     def colliding_claims(self, target: str) -> list[tuple[str, str]]: ...
     def claims_of(self, actor: str) -> list[str]: ...
+    def claims_due_for_renewal(self, actor: str, now: datetime) -> list[str]: ...
     def entity_ids(self, family: str) -> list[str]: ...
 
 
@@ -111,6 +112,10 @@ class Mutation:
 
     def claims_of(self, actor: str) -> list[str]:
         return self.world.claims_of(actor)
+
+    def claims_due_for_renewal(self) -> list[str]:
+        """The caller's keepalive claims with half their ttl or less left."""
+        return self.world.claims_due_for_renewal(self.actor, self.now)
 
     def entity_ids(self, family: str) -> list[str]:
         return self.world.entity_ids(family)

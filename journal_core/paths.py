@@ -17,8 +17,10 @@ returns a witness path.
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from . import limits
 from .errors import InvalidArgument
@@ -40,6 +42,15 @@ class PathPattern:
     @property
     def is_glob(self) -> bool:
         return any(_has_magic(c) for c in self.components)
+
+
+def literal_prefix(pattern: PathPattern) -> tuple[str, ...]:
+    """The components before the first one with a wildcard (all of a plain path's): every
+    path the pattern covers starts with them."""
+    for at, component in enumerate(pattern.components):
+        if component == DOUBLE_STAR or _has_magic(component):
+            return pattern.components[:at]
+    return pattern.components
 
 
 def is_file_target(target: str) -> bool:
@@ -155,103 +166,109 @@ def overlaps(a: PathPattern, b: PathPattern) -> bool:
     return overlap(a, b) is not None
 
 
+# Both meets below search the product of the two (or three) patterns breadth first: a state
+# is one position in each; a step consumes one component (one character) on every side at
+# once -- a ``**`` (``*``) stays where it is, anything else moves on -- and a ``**`` (``*``)
+# may also be skipped without consuming. Which name (character) a step takes never changes
+# the next state, so each state is visited once and the search is exact.
 @lru_cache(maxsize=8192)
 def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> str | None:
-    found = _components_meet(a, 0, b, 0, {})
-    return None if found is None else "/".join(found) or "."
+    start = (0, 0)
+    came: dict[tuple[int, int], tuple[tuple[int, int], str | None] | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        state = queue.popleft()
+        i, j = state
+        if i == len(a) and j == len(b):
+            return "/".join(_walk_back(came, state)) or "."
+        moves: list[tuple[tuple[int, int], str | None]] = []
+        if i < len(a) and a[i] == DOUBLE_STAR:
+            moves.append(((i + 1, j), None))
+        if j < len(b) and b[j] == DOUBLE_STAR:
+            moves.append(((i, j + 1), None))
+        if i < len(a) and j < len(b):
+            name = _component_meet(a[i], b[j])
+            if name is not None:
+                moves.append(((i if a[i] == DOUBLE_STAR else i + 1,
+                               j if b[j] == DOUBLE_STAR else j + 1), name))
+        for nxt, name in moves:
+            if nxt not in came:
+                came[nxt] = (state, name)
+                queue.append(nxt)
+    return None
 
 
-def _components_meet(a: tuple[str, ...], i: int, b: tuple[str, ...], j: int,
-                     memo: dict[tuple[int, int], list[str] | None]) -> list[str] | None:
-    """A sequence of components matched by both a[i:] and b[j:], or None."""
-    key = (i, j)
-    if key in memo:
-        return memo[key]
-    memo[key] = None  # cycles through ** are cut here
-    result: list[str] | None = None
-    if i == len(a) and j == len(b):
-        result = []
-    elif i < len(a) and a[i] == DOUBLE_STAR:
-        result = _components_meet(a, i + 1, b, j, memo)
-        if result is None and j < len(b):
-            result = _step_under_star(b[j], a, i, b, j + 1, memo)
-    elif j < len(b) and b[j] == DOUBLE_STAR:
-        result = _components_meet(a, i, b, j + 1, memo)
-        if result is None and i < len(a):
-            result = _step_under_star(a[i], a, i + 1, b, j, memo)
-    elif i < len(a) and j < len(b):
-        name = glob_meet(a[i], b[j])
-        if name is not None:
-            rest = _components_meet(a, i + 1, b, j + 1, memo)
-            result = None if rest is None else [name, *rest]
-    memo[key] = result
-    return result
+def _walk_back(came: dict[Any, Any], state: Any) -> list[str]:
+    out: list[str] = []
+    while came[state] is not None:
+        state, taken = came[state]
+        if taken is not None:
+            out.append(taken)
+    return out[::-1]
 
 
-def _step_under_star(glob: str, a: tuple[str, ...], i: int, b: tuple[str, ...], j: int,
-                     memo: dict[tuple[int, int], list[str] | None]) -> list[str] | None:
-    """One component consumed by a ``**`` on one side and by ``glob`` on the other."""
-    name = _witness(glob) if glob != DOUBLE_STAR else "x"
-    if name is None:
-        return None
-    rest = _components_meet(a, i, b, j, memo)
-    return None if rest is None else [name, *rest]
+def _component_meet(a: str, b: str) -> str | None:
+    if a == DOUBLE_STAR and b == DOUBLE_STAR:
+        return "x"
+    if a == DOUBLE_STAR:
+        return glob_meet(b, "*")
+    if b == DOUBLE_STAR:
+        return glob_meet(a, "*")
+    return glob_meet(a, b)
+
+
+# A component name is anything but "", "." and "..": exactly what one of these matches.
+_NAME_GLOBS = ("[!.]*", ".[!.]*", "..?*")
 
 
 @lru_cache(maxsize=8192)
 def glob_meet(a: str, b: str) -> str | None:
     """A component name matched by both single-component globs, or None."""
-    return _tokens_meet(_tokens(a), 0, _tokens(b), 0, {})
+    for name_glob in _NAME_GLOBS:
+        found = _tokens_meet((_tokens(a), _tokens(b), _tokens(name_glob)))
+        if found is not None:
+            return found
+    return None
 
 
-def _witness(glob: str) -> str | None:
-    return glob_meet(glob, "*")
-
-
-def _tokens_meet(a: tuple[Token, ...], i: int, b: tuple[Token, ...], j: int,
-                 memo: dict[tuple[int, int], str | None]) -> str | None:
-    key = (i, j)
-    if key in memo:
-        return memo[key]
-    memo[key] = None
-    result: str | None = None
-    if i == len(a) and j == len(b):
-        result = ""
-    elif i < len(a) and a[i] == _STAR:
-        result = _tokens_meet(a, i + 1, b, j, memo)
-        if result is None and j < len(b):
-            result = _star_eats(b[j], a, i, b, j + 1, memo)
-    elif j < len(b) and b[j] == _STAR:
-        result = _tokens_meet(a, i, b, j + 1, memo)
-        if result is None and i < len(a):
-            result = _star_eats(a[i], a, i + 1, b, j, memo)
-    elif i < len(a) and j < len(b):
-        char = _char_meet(a[i], b[j])
-        if char is not None:
-            rest = _tokens_meet(a, i + 1, b, j + 1, memo)
-            result = None if rest is None else char + rest
-    if result is not None and i == 0 and j == 0 and result in ("", ".", ".."):
-        result = None  # not a component name
-    memo[key] = result
-    return result
-
-
-def _star_eats(token: Token, a: tuple[Token, ...], i: int, b: tuple[Token, ...], j: int,
-               memo: dict[tuple[int, int], str | None]) -> str | None:
-    char = _char_meet(token, _ANY) if token != _STAR else "x"
-    if char is None:
-        return None
-    rest = _tokens_meet(a, i, b, j, memo)
-    return None if rest is None else char + rest
+def _tokens_meet(sides: tuple[tuple[Token, ...], ...]) -> str | None:
+    start = tuple(0 for _ in sides)
+    came: dict[tuple[int, ...], tuple[tuple[int, ...], str | None] | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        state = queue.popleft()
+        if all(at == len(side) for at, side in zip(state, sides, strict=True)):
+            return "".join(_walk_back(came, state))
+        moves: list[tuple[tuple[int, ...], str | None]] = []
+        for k, (at, side) in enumerate(zip(state, sides, strict=True)):
+            if at < len(side) and side[at] == _STAR:
+                moves.append(((*state[:k], at + 1, *state[k + 1:]), None))
+        if all(at < len(side) for at, side in zip(state, sides, strict=True)):
+            tokens = [side[at] for at, side in zip(state, sides, strict=True)]
+            char = _common_char(tokens)
+            if char is not None:
+                moves.append((tuple(at if side[at] == _STAR else at + 1
+                                    for at, side in zip(state, sides, strict=True)), char))
+        for nxt, char in moves:
+            if nxt not in came:
+                came[nxt] = (state, char)
+                queue.append(nxt)
+    return None
 
 
 CANDIDATE_CHARS = "x_-0aZ9.~"
 
 
-def _char_meet(a: Token, b: Token) -> str | None:
-    """A character both single-character tokens accept (never '/')."""
-    for char in _candidates(a) + _candidates(b) + list(CANDIDATE_CHARS):
-        if char != "/" and _accepts(a, char) and _accepts(b, char):
+def _common_char(tokens: list[Token]) -> str | None:
+    """A character every single-character token accepts (never '/')."""
+    candidates = [c for token in tokens for c in _candidates(token)] + list(CANDIDATE_CHARS)
+    for char in candidates:
+        if char != "/" and all(_accepts(token, char) for token in tokens):
+            return char
+    excluded = {c for token in tokens if token[0] == "set" for c in token[2:]}
+    for code in range(0x100, 0x200):  # characters beyond the ones the tokens name
+        char = chr(code)
+        if char not in excluded and all(_accepts(token, char) for token in tokens):
             return char
     return None
 

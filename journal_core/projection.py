@@ -164,6 +164,7 @@ class Projector:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._full_check = True  # once per process: entities past the watermark
+        self._missing = False  # state/ or a family folder was missing at the last run
         self.failures = 0
 
     def attach(self, state: StateView) -> None:
@@ -272,7 +273,7 @@ class Projector:
             work = self._plan_work(state, meta, queued)
         if not work and all(meta.applied.get(f, 0) >= head for f in FAMILIES):
             return
-        if work:
+        if work and self._missing:
             self.projections.ensure_dirs()
         for entity, payload, force in work:
             self._project(entity, payload, force)
@@ -287,7 +288,8 @@ class Projector:
         process starts, every entity past the watermarks; after a reboot or after git
         touched the index, every entity (each file is read, and rewritten only when it is
         missing, torn, behind or different)."""
-        everything = meta.boot_id != self.boot_id or self._folders_missing() or (
+        self._missing = self._folders_missing()
+        everything = meta.boot_id != self.boot_id or self._missing or (
             self.git_index is not None and meta.git_index != self._git_index_stamp())
         started, self._full_check = self._full_check, False
         work = []

@@ -452,7 +452,7 @@ def keep_alive(m: Mutation) -> int:
     holder is a sign of life); returns how many. Never past ``keepalive_until``."""
     renewed = 0
     touched = set(m.touched())
-    for claim_id in m.claims_of(m.actor):
+    for claim_id in m.claims_due_for_renewal():
         if ("claim", claim_id) in touched:
             continue
         held = m.get(Claim, claim_id)

@@ -148,6 +148,10 @@ def validation_message(tool: str, exc: ValidationError) -> str:
     return f"{tool}: " + "; ".join(parts) + ". Nothing was written."
 
 
+TYPE_NAMES = {"int": "an integer", "string": "a string", "bool": "true or false",
+              "list": "a list", "dict": "an object", "float": "a number"}
+
+
 def _what(error: Any) -> str:
     kind, ctx = error.get("type", ""), error.get("ctx") or {}
     if kind == "literal_error":
@@ -161,7 +165,8 @@ def _what(error: Any) -> str:
     if kind == "missing":
         return "is required"
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"must be {kind.replace('_type', '').replace('_parsing', '')}"
+        name = kind.replace("_type", "").replace("_parsing", "")
+        return f"must be {TYPE_NAMES.get(name, name)}"
     return str(error.get("msg", "is not valid")).lower()
 
 
