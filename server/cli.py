@@ -33,7 +33,7 @@ from journal_core.layout import (
     not_found_message,
 )
 
-from . import ops
+from . import cli_hook, ops
 
 STORE_ENV = "AGENTJOURNAL_STORE"
 ACTOR_ENV = "AGENTJOURNAL_ACTOR"
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     command = {"init": cmd_init, "serve": cmd_serve, "status": cmd_status, "tail": cmd_tail,
-               **ops.COMMANDS}
+               **ops.COMMANDS, **cli_hook.COMMANDS}
     try:
         return command[args.command](args)
     except UsageError as exc:
@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     _status_parser(commands, common)
     _tail_parser(commands, common)
     ops.add_parsers(commands, common)
+    cli_hook.add_parsers(commands, common)
     return parser
 
 
