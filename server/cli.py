@@ -33,7 +33,7 @@ from journal_core.layout import (
     not_found_message,
 )
 
-from . import cli_hook, ops
+from . import cli_guard, cli_hook, ops
 
 STORE_ENV = "AGENTJOURNAL_STORE"
 ACTOR_ENV = "AGENTJOURNAL_ACTOR"
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     command = {"init": cmd_init, "serve": cmd_serve, "status": cmd_status, "tail": cmd_tail,
-               **ops.COMMANDS, **cli_hook.COMMANDS}
+               **ops.COMMANDS, **cli_hook.COMMANDS, **cli_guard.COMMANDS}
     try:
         return command[args.command](args)
     except UsageError as exc:
@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     _tail_parser(commands, common)
     ops.add_parsers(commands, common)
     cli_hook.add_parsers(commands, common)
+    cli_guard.add_parsers(commands, common)
     return parser
 
 
@@ -164,6 +165,7 @@ def _init_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     init.add_argument("--track", choices=("none", "checkpoints", "state"), default="none",
                       help="what git tracks of the store (default none)")
+    cli_guard.add_init_arguments(init)
 
 
 def _serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -255,6 +257,8 @@ def create_store(location: Location) -> tuple[Store, bool]:
 def cmd_init(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    if getattr(args, "git_hooks", False) and args.uninstall:
+        return cli_guard.cmd_git_hooks(args)
     location = init_location(args)
     existed = location.exists
     store, _ = create_store(location)
@@ -265,7 +269,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             f"{describe(store.location)}")
     finally:
         store.close()
-    return 0
+    return cli_guard.cmd_git_hooks(args) if getattr(args, "git_hooks", False) else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
