@@ -15,7 +15,6 @@ import argparse
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,13 +31,14 @@ from journal_core.layout import (
     location_for_root,
     not_found_message,
 )
+from journal_core.watch import watcher_for
 
 from . import cli_guard, cli_hook, ops
 
 STORE_ENV = "AGENTJOURNAL_STORE"
 ACTOR_ENV = "AGENTJOURNAL_ACTOR"
 DEBUG_ENV = "AGENTJOURNAL_DEBUG"
-TAIL_POLL_S = 0.25
+TAIL_POLL_S = 0.25  # tail -f looks at least this often (a commit wakes it at once)
 TAIL_LINES_DEFAULT = 20
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 URL_SCHEMES_SERVED: tuple[str, ...] = ()
@@ -342,7 +342,9 @@ def cmd_tail(args: argparse.Namespace) -> int:
     try:
         store.refresh()
         last = max(0, store.head_seq - args.lines)
+        watcher = watcher_for(store.backend)
         while True:
+            token = watcher.changes()  # before reading: a commit meanwhile wakes the wait
             records = queries.records_after(store, last)
             for record in records:
                 last = record["seq"]
@@ -356,6 +358,6 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 continue  # more pages are waiting: no pause
             if not args.follow:
                 return 0
-            time.sleep(TAIL_POLL_S)  # polling the journal: it has no change notification
+            watcher.wait(token, TAIL_POLL_S)  # woken by the next commit (journal_core/watch.py)
     finally:
         store.close()
