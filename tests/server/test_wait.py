@@ -183,3 +183,31 @@ async def test_a_wait_longer_than_the_cap_is_cut_to_the_cap(client: Client) -> N
 async def test_a_wait_with_a_negative_timeout_is_refused_by_name(client: Client) -> None:
     result = await client.call_tool("wait", {"timeout_s": -1})
     assert result.is_error and "timeout_s" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_many_clients_waiting_on_one_server_share_one_watcher_and_one_commit_wakes_all(
+    store: Store,
+) -> None:
+    server = build_server(store)
+    watcher = watcher_for(store.backend)
+    answers: list[dict[str, Any]] = []
+
+    async def one_client(number: int, started: anyio.Event) -> None:
+        async with Client(server, cache=None,
+                          client_info=Implementation(name=f"agent#{number}", version="0")) as c:
+            result = await wait_started(c, started, timeout_s=LONG_WAIT_S)
+            answers.append(result.structured_content or {})
+
+    with anyio.fail_after(TEST_S):
+        async with anyio.create_task_group() as group:
+            events = [anyio.Event() for _ in range(5)]
+            for number, started in enumerate(events):
+                group.start_soon(one_client, number, started)
+            for started in events:
+                await started.wait()
+            while watcher.waiting() < len(events):
+                await anyio.lowlevel.checkpoint()  # each is asleep on the one watcher
+            await anyio.to_thread.run_sync(lambda: store.mutate(
+                "lead", lambda m: verbs.send_message(m, "*", "standup in five")))
+    assert len(answers) == 5 and all(not a["timed_out"] for a in answers)
+    assert all(a["events"][0]["actor"] == "lead" for a in answers)
