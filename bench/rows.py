@@ -21,7 +21,7 @@ from mcp.types import Implementation
 
 from journal_core import Store, verbs
 
-from . import workload
+from . import touch, workload
 from .children import WORKER, run_together
 from .report import Row, Target, median, percentile
 from .workload import PYTHON, BuiltStore, Progress
@@ -46,19 +46,27 @@ class Sizes:
     agents: int  # row 7: agent processes
     agents_s: float  # row 7: seconds they run
     repeats: int  # rows 4-5: repeats of a whole-store measurement (median kept)
+    wakes: int  # row 8: timed wake-ups of a wait
+    idle_servers: int  # row 9: waiting servers
+    idle_s: float  # row 9: seconds their CPU is measured
+    hook_events: int  # row 10: the store the hook reads
+    hook_runs: int  # row 10: timed runs
 
 
 FULL = Sizes("full", claims=1000, warmup=50, throughput_s=5.0, writers=(1, 8), reads=2000,
              stdio_reads=500, big_events=100_000, tail_bytes=SEGMENT_BYTES_DEFAULT,
              scale_events=(1_000, 1_000_000), scale_claims=500, agents=16, agents_s=10.0,
-             repeats=3)
+             repeats=3, wakes=200, idle_servers=10, idle_s=20.0, hook_events=100_000,
+             hook_runs=20)
 QUICK = Sizes("quick", claims=300, warmup=20, throughput_s=2.0, writers=(1, 8), reads=300,
               stdio_reads=100, big_events=20_000, tail_bytes=SEGMENT_BYTES_DEFAULT,
               scale_events=(1_000, 100_000), scale_claims=200, agents=16, agents_s=4.0,
-              repeats=3)
+              repeats=3, wakes=50, idle_servers=10, idle_s=5.0, hook_events=20_000,
+              hook_runs=10)
 TINY = Sizes("tiny", claims=5, warmup=1, throughput_s=0.2, writers=(1, 2), reads=5,
              stdio_reads=3, big_events=200, tail_bytes=64 * 1024, scale_events=(50, 200),
-             scale_claims=3, agents=2, agents_s=0.3, repeats=1)
+             scale_claims=3, agents=2, agents_s=0.3, repeats=1, wakes=3, idle_servers=2,
+             idle_s=0.3, hook_events=200, hook_runs=2)
 
 
 class Workspace:
@@ -388,6 +396,7 @@ TITLES = {
     "5": "cold open and rebuilds",
     "6": "claim cost on a small vs a large store",
     "7": "lock wait with many agent processes",
+    **touch.TITLES,
 }
 ROWS: dict[str, Callable[[Workspace, Sizes], list[Row]]] = {
     "1": row_claim_latency,
@@ -397,4 +406,5 @@ ROWS: dict[str, Callable[[Workspace, Sizes], list[Row]]] = {
     "5": row_cold_open,
     "6": row_scale,
     "7": row_lock_wait,
+    **touch.ROWS,
 }

@@ -46,9 +46,15 @@ the repository, or under --dir):
      from segments only                     vs reading the bytes (< 1 s)
   6  claim p50 on a 1M- vs a 1k-event store (≤ 1.5x)
   7  lock wait p50/p95/p99, 16 agent processes (p95 < 50 ms)
+  8  wait woken by another process's commit, p50/p99
+                                            vs a raw inotify wake over a pipe (< 100/500 ms)
+  9  CPU of 10 stdio servers each waiting, 20 s
+                                            vs the same servers answering one call (< 1 %)
+  10  agentjournal hook on a 100k-event store, in process and as a command
+                                            vs opening the store / importing journal_core
 
-The full run takes about 15 minutes (most of it building the 1M-event store); --quick
-(about 3 minutes) uses 20k events for rows 4-5 and 100k for row 6."""
+The full run takes about 17 minutes (most of it building the 1M-event store); --quick
+(about 4 minutes) uses 20k events for rows 4-5 and 10, and 100k for row 6."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -4,10 +4,13 @@
     python bench/worker.py sqlite  --db PATH --actor NAME --run-s S
     python bench/worker.py agent   --store PATH --actor NAME --run-s S --seed N
     python bench/worker.py noop-server
+    python bench/worker.py inotify-echo --dir PATH
 
 The timed modes print ``READY`` once open, wait for ``GO`` on stdin, work for ``--run-s``
 seconds, then print one JSON line with what they did. ``noop-server`` is an MCP stdio
-server with one tool that does nothing (the transport's floor).
+server with one tool that does nothing (the transport's floor). ``inotify-echo`` prints
+``READY``, then one line each time the kernel reports a change in ``--dir`` (the floor of
+waking another process through inotify).
 """
 
 from __future__ import annotations
@@ -37,13 +40,17 @@ def main() -> int:
     args = parse_args()
     if args.mode == "noop-server":
         return serve_noop()
+    if args.mode == "inotify-echo":
+        return inotify_echo(args.dir)
     run = {"journal": run_journal, "sqlite": run_sqlite, "agent": run_agent}[args.mode]
     return run(args)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="a child process of bench/run.py")
-    parser.add_argument("mode", choices=["journal", "sqlite", "agent", "noop-server"])
+    parser.add_argument("mode", choices=["journal", "sqlite", "agent", "noop-server",
+                                         "inotify-echo"])
+    parser.add_argument("--dir")
     parser.add_argument("--store")
     parser.add_argument("--db")
     parser.add_argument("--actor", default="bench")
@@ -151,6 +158,26 @@ class Agent:
 def serve_noop() -> int:
     workload.noop_server().run("stdio")
     return 0
+
+
+# -- row 8: the floor of a wake-up through inotify -------------------------------------------
+def inotify_echo(folder: str) -> int:
+    """One line on stdout per batch of kernel events in ``folder``, until stdin closes."""
+    import select
+
+    from journal_core.inotify import IN_MODIFY, Inotify
+
+    watch = Inotify(folder, IN_MODIFY)
+    poller = select.poll()
+    poller.register(watch.fileno(), select.POLLIN)
+    poller.register(sys.stdin.fileno(), select.POLLIN)
+    os.write(1, b"READY\n")
+    while True:
+        for fd, _ in poller.poll():
+            if fd == sys.stdin.fileno():
+                return 0
+            if watch.read():
+                os.write(1, b"W\n")
 
 
 if __name__ == "__main__":

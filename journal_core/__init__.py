@@ -7,7 +7,7 @@
     store.read_unseen("cursor#2", limit=50)
 """
 
-from . import doctor, federation, limits, queries, verbs
+from . import doctor, federation, limits, queries, verbs, waiting
 from .commit import Committed
 from .counters import JournalCounters
 from .entities import MODELS, Claim, Entity, Handoff, Memory, Message, Plan, Step
@@ -44,5 +44,5 @@ __all__ = [
     "NotFound", "OutcomeUnknown", "PayloadTooLarge", "Plan", "ReadOnlyStore", "RecordInvalid",
     "RequestReused", "SimulatedCrash", "Step", "Store", "StoreConfig", "StoreCorrupt",
     "StoreError", "StoreIOError", "StoreNotFound", "SymlinkRefused", "UserError", "doctor",
-    "federation", "limits", "open_store", "queries", "verbs", "writer_id",
+    "federation", "limits", "open_store", "queries", "verbs", "waiting", "writer_id",
 ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +35,8 @@ from .journal import FsyncMode, Journal
 from .layout import GITIGNORE_FACE, STORE_INFO, Location
 from .local_journal import LocalJournal
 from .projection import Projections, Projector
+from .segment import list_segments, parse_segment_name
+from .watch import ChangeWatcher, JournalWatcher
 
 INFO_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 
@@ -131,6 +134,25 @@ class LocalBackend:
             self.projections, self.meta_path, os.path.join(self.events_dir, "projections.lock"),
             fileio, "", mode,
             git_index=location.git_index if location.track == "state" else None)
+        self._watcher: JournalWatcher | None = None
+        self._watcher_lock = threading.Lock()
+
+    def watcher(self) -> ChangeWatcher:
+        """This store's change watcher (watch.py: inotify on events/), made on first use
+        and shared by every waiter of the process."""
+        with self._watcher_lock:
+            if self._watcher is None:
+                self._watcher = JournalWatcher(
+                    self.events_dir, self._journal_probe,
+                    relevant=lambda name: parse_segment_name(name) is not None)
+            return self._watcher
+
+    def _journal_probe(self) -> object:
+        """What polling compares when inotify is missing: the segments and the active
+        one's size."""
+        segments = list_segments(self.fileio.listdir(self.events_dir))
+        last = self.journal.path(segments[-1]) if segments else ""
+        return segments, self.fileio.size(last) if last else -1
 
     def store_info(self) -> dict[str, Any] | None:
         data = self.fileio.read_file(self.info_path)
@@ -167,6 +189,8 @@ class LocalBackend:
                 self.fileio.write_atomic(ignore, GITIGNORE_FACE.encode())
 
     def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
         if self.projector is not None:
             self.projector.close()
         self.journal.close()

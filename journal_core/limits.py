@@ -121,3 +121,18 @@ briefing_target_chars_max = 80
 claim_max_s_max = 30 * 24 * 3600  # keepalive extends a claim for at most this long
 unseen_page_default = 20  # read_unseen's default page: it must fit one turn of an agent
 unseen_summary_chars_max = 100
+
+# Staying in touch (watch.py, the wait tool, the hook and the git guard)
+wait_timeout_s_default = 20.0  # what `wait` waits when not told
+wait_timeout_s_max = 25.0  # clients cut tool calls at ~25-60 s: a wait always ends before
+wait_progress_s = 5.0  # a waiting tool call reports progress this often (when asked to)
+watch_poll_s = 1.0  # where inotify is missing, the journal is looked at this often
+watch_close_s = 2.0  # how long closing a watcher waits for its thread
+inotify_read_bytes = 64 * 1024  # one read of the inotify fd
+hook_chars_max_default = 400  # the hook's block of text, at most
+hook_unseen_scan_seqs_max = 2000  # the hook counts unseen events among this many seqs at most
+hook_claim_expiring_s = 120  # a claim with less time left than this is "about to expire"
+hook_items_max = 3  # handoffs, messages, claims the hook names (the rest are counted)
+guard_paths_max = 10_000  # paths of one commit or push the git guard checks at most
+guard_holders_shown_max = 10  # held paths the guard's message lists before "and N more"
+git_command_s = 30.0  # a git command run by the guard or the hook installer, at most

@@ -55,6 +55,7 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
     ToolSpec("work", "Work briefing", read_only=True, idempotent=True),
     ToolSpec("ready", "Ready steps", read_only=True, idempotent=True),
     ToolSpec("read_unseen", "Read unseen events", read_only=True, idempotent=True),
+    ToolSpec("wait", "Wait for news", read_only=True, idempotent=True),
     ToolSpec("ack", "Acknowledge events", read_only=False, idempotent=True),
     ToolSpec("get", "Get an entity", read_only=True, idempotent=True),
     ToolSpec("list", "List entities", read_only=True, idempotent=True),

@@ -15,7 +15,6 @@ import argparse
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,13 +31,14 @@ from journal_core.layout import (
     location_for_root,
     not_found_message,
 )
+from journal_core.watch import watcher_for
 
-from . import ops
+from . import cli_guard, cli_hook, ops
 
 STORE_ENV = "AGENTJOURNAL_STORE"
 ACTOR_ENV = "AGENTJOURNAL_ACTOR"
 DEBUG_ENV = "AGENTJOURNAL_DEBUG"
-TAIL_POLL_S = 0.25
+TAIL_POLL_S = 0.25  # tail -f looks at least this often (a commit wakes it at once)
 TAIL_LINES_DEFAULT = 20
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 URL_SCHEMES_SERVED: tuple[str, ...] = ()
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     command = {"init": cmd_init, "serve": cmd_serve, "status": cmd_status, "tail": cmd_tail,
-               **ops.COMMANDS}
+               **ops.COMMANDS, **cli_hook.COMMANDS, **cli_guard.COMMANDS}
     try:
         return command[args.command](args)
     except UsageError as exc:
@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     _status_parser(commands, common)
     _tail_parser(commands, common)
     ops.add_parsers(commands, common)
+    cli_hook.add_parsers(commands, common)
+    cli_guard.add_parsers(commands, common)
     return parser
 
 
@@ -163,6 +165,7 @@ def _init_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     init.add_argument("--track", choices=("none", "checkpoints", "state"), default="none",
                       help="what git tracks of the store (default none)")
+    cli_guard.add_init_arguments(init)
 
 
 def _serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -254,6 +257,8 @@ def create_store(location: Location) -> tuple[Store, bool]:
 def cmd_init(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    if getattr(args, "git_hooks", False) and args.uninstall:
+        return cli_guard.cmd_git_hooks(args)
     location = init_location(args)
     existed = location.exists
     store, _ = create_store(location)
@@ -264,7 +269,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             f"{describe(store.location)}")
     finally:
         store.close()
-    return 0
+    return cli_guard.cmd_git_hooks(args) if getattr(args, "git_hooks", False) else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -337,7 +342,9 @@ def cmd_tail(args: argparse.Namespace) -> int:
     try:
         store.refresh()
         last = max(0, store.head_seq - args.lines)
+        watcher = watcher_for(store.backend)
         while True:
+            token = watcher.changes()  # before reading: a commit meanwhile wakes the wait
             records = queries.records_after(store, last)
             for record in records:
                 last = record["seq"]
@@ -351,6 +358,6 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 continue  # more pages are waiting: no pause
             if not args.follow:
                 return 0
-            time.sleep(TAIL_POLL_S)  # polling the journal: it has no change notification
+            watcher.wait(token, TAIL_POLL_S)  # woken by the next commit (journal_core/watch.py)
     finally:
         store.close()

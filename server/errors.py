@@ -17,9 +17,11 @@ with its traceback and answered as a protocol error (``MCPError``).
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
@@ -76,26 +78,41 @@ def tool_message(exc: UserError | LockTimeout | ReadOnlyStore | StoreError) -> s
 
 
 def translate_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Wrap a tool function so store exceptions reach the client as MCP errors."""
+    """Wrap a tool function (plain or async) so store exceptions reach the client as MCP
+    errors."""
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            with translated(fn.__name__):
+                return await fn(*args, **kwargs)
+
+        return async_wrapper  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
+        with translated(fn.__name__):
             return fn(*args, **kwargs)
-        except (NotApplied, OutcomeUnknown) as exc:
-            logger.warning("tool %s: %s", fn.__name__, exc)
-            raise ToolError(tool_message(exc)) from exc
-        except (UserError, LockTimeout, ReadOnlyStore) as exc:
-            raise ToolError(tool_message(exc)) from exc
-        except StoreError as exc:
-            logger.exception("store fault in tool %s", fn.__name__)
-            raise MCPError(
-                code=INTERNAL_ERROR,
-                message=f"the store failed: {exc}. An operator should run `agentjournal "
-                "doctor` on this store.",
-            ) from exc
 
     return wrapper
+
+
+@contextmanager
+def translated(tool: str) -> Iterator[None]:
+    """The store's exceptions raised inside, as the MCP errors the client should see."""
+    try:
+        yield
+    except (NotApplied, OutcomeUnknown) as exc:
+        logger.warning("tool %s: %s", tool, exc)
+        raise ToolError(tool_message(exc)) from exc
+    except (UserError, LockTimeout, ReadOnlyStore) as exc:
+        raise ToolError(tool_message(exc)) from exc
+    except StoreError as exc:
+        logger.exception("store fault in tool %s", tool)
+        raise MCPError(
+            code=INTERNAL_ERROR,
+            message=f"the store failed: {exc}. An operator should run `agentjournal "
+            "doctor` on this store.",
+        ) from exc
 
 
 class AppliedButUnanswered(ToolError):

@@ -130,6 +130,7 @@ async def scenario(client: Client) -> Examples:
                   reason="superseded by the error-format plan")
     await ex.call(client, "send", actor=OTHER, to=ME, body="I can take the tests once s2 lands.",
                   thread="config-parser")
+    await ex.call(client, "wait", timeout_s=20, item_types=["message"])
     await ex.call(client, "work")
     unseen = await ex.call(client, "read_unseen", limit=3)
     await ex.call(client, "ack", up_to_seq=unseen["last_seq"])
@@ -237,6 +238,11 @@ RESULTS = {
                    "`item_id`, `entity_rev`, `summary`), `last_seq` (pass it to `ack`), "
                    "`next_seq`, `head_seq`, `has_more`, `gap` (and `gap_summary` when history "
                    "you missed was archived).",
+    "wait": "Returns what `read_unseen` returns, plus `timed_out`: false as soon as there "
+            "is an event for you (others', of `item_types`) or a `gap`, true when `timeout_s` "
+            "passed first (then `events` is empty). It never moves your cursor. While it "
+            "waits, it sends progress notifications to a client that asked for them; a "
+            "cancelled call ends it at once.",
     "ack": "Returns `actor` and its cursor `last_seq`.",
     "get": ENTITY_RESULT + " A handoff's `context` comes as one page of 4,000 characters, "
            "with `context_chars` and, when there is more, `context_next`.",

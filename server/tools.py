@@ -3,7 +3,8 @@ Argument names are the public contract; optional arguments may be added.
 
 Tool functions are synchronous: the SDK runs them on a worker thread, so a store call that
 waits for the lock never stalls the event loop serving other clients (and concurrent
-mutations of one server join one group commit).
+mutations of one server join one group commit). ``wait`` alone is async: a wait of up to
+25 s holds no worker thread, and a cancelled request ends it at once.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from journal_core import (
     limits,
     queries,
     verbs,
+    waiting,
 )
 
 from .errors import AppliedButUnanswered
@@ -152,12 +154,28 @@ class JournalTools:
             self.actor_for(actor, ctx), limit, list(item_types) if item_types else None,
             advance, payloads=include_payload,
         )
-        found["events"] = [
-            queries.compact_event(r, with_payload=include_payload,
-                                  summary_chars=limits.unseen_summary_chars_max)
-            for r in found["events"]
-        ]
-        return answer(found)
+        return answer(unseen_answer(found, include_payload))
+
+    async def wait(
+        self,
+        actor: Actor = None,
+        timeout_s: Annotated[float, Field(ge=0, description=(
+            f"At most {limits.wait_timeout_s_max:g}."))] = limits.wait_timeout_s_default,
+        item_types: list[EventType] | Nothing = None,
+        ctx: Context | None = None,
+    ) -> CallToolResult:
+        """Block until others write something you have not seen (or timeout_s), then answer
+        as read_unseen does, with timed_out. Instead of polling read_unseen."""
+        who = self.actor_for(actor, ctx)
+
+        async def progress(waited_s: float, total_s: float) -> None:
+            if ctx is not None:
+                await ctx.report_progress(waited_s, total_s)
+
+        found = await waiting.wait_unseen(self.store, who, timeout_s,
+                                          list(item_types) if item_types else None,
+                                          progress=progress)
+        return answer(unseen_answer(found, False))
 
     def get(
         self, item_type: ItemType, item_id: ItemId,
@@ -383,6 +401,16 @@ class JournalTools:
 
 
 # -- answers ----------------------------------------------------------------------------
+def unseen_answer(found: dict[str, Any], with_payload: bool) -> dict[str, Any]:
+    """A read_unseen (or wait) page with its events as compact rows."""
+    found["events"] = [
+        queries.compact_event(r, with_payload=with_payload,
+                              summary_chars=limits.unseen_summary_chars_max)
+        for r in found["events"]
+    ]
+    return found
+
+
 def entity_answer(view: dict[str, Any]) -> dict[str, Any]:
     out = dict(view)
     out["entity"] = without_nulls(view["entity"])

@@ -141,6 +141,8 @@ def tool_call(draw: st.DrawFn, session: Session) -> tuple[str, dict[str, Any]]:
                                                                           defs))
     if draw(st.integers(0, 9)) == 0:
         arguments[draw(st.text(min_size=1, max_size=10))] = draw(JSON)
+    if tool == "wait" and isinstance(arguments.get("timeout_s", 0), int | float):
+        arguments["timeout_s"] = 0  # a wait that finds nothing lasts its timeout: none here
     return tool, arguments
 
 

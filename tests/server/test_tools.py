@@ -32,7 +32,8 @@ from journal_core import (
 
 pytestmark = pytest.mark.anyio
 
-READ_TOOLS = {"work", "ready", "read_unseen", "get", "list", "search", "journal_status"}
+READ_TOOLS = {"work", "ready", "read_unseen", "wait", "get", "list", "search",
+              "journal_status"}
 ALL_TOOLS = READ_TOOLS | {
     "ack", "plan", "claim", "renew", "release", "complete", "remember", "forget", "send",
     "respond",
@@ -78,6 +79,7 @@ async def test_tool_argument_names_are_the_documented_contract(client: Client) -
              for tool in (await client.list_tools()).tools}
     expected = {
         "work": {"actor"}, "read_unseen": {"actor", "limit", "item_types", "advance"},
+        "wait": {"actor", "timeout_s", "item_types"},
         "ready": {"plan_id", "tag", "limit", "after"},
         "ack": {"actor", "up_to_seq"}, "get": {"item_type", "item_id", "context_from"},
         "list": {"item_type", "status", "limit", "after", "paths"},
