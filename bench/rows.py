@@ -21,7 +21,7 @@ from mcp.types import Implementation
 
 from journal_core import Store, verbs
 
-from . import touch, workload
+from . import dashboard, touch, workload
 from .children import WORKER, run_together
 from .report import Row, Target, median, percentile
 from .workload import PYTHON, BuiltStore, Progress
@@ -51,6 +51,10 @@ class Sizes:
     idle_s: float  # row 9: seconds their CPU is measured
     hook_events: int  # row 10: the store the hook reads
     hook_runs: int  # row 10: timed runs
+    board_plans: int = 50  # row 11: active plans on the dashboard's board
+    board_memory: int = 500  # row 11: memory items beside them
+    board_renders: int = 300  # row 11: timed GET / of the board
+    feed_commits: int = 50  # row 11: commits timed to their arrival at an open live feed
 
 
 FULL = Sizes("full", claims=1000, warmup=50, throughput_s=5.0, writers=(1, 8), reads=2000,
@@ -62,11 +66,12 @@ QUICK = Sizes("quick", claims=300, warmup=20, throughput_s=2.0, writers=(1, 8), 
               stdio_reads=100, big_events=20_000, tail_bytes=SEGMENT_BYTES_DEFAULT,
               scale_events=(1_000, 100_000), scale_claims=200, agents=16, agents_s=4.0,
               repeats=3, wakes=50, idle_servers=10, idle_s=5.0, hook_events=20_000,
-              hook_runs=10)
+              hook_runs=10, board_renders=100, feed_commits=20)
 TINY = Sizes("tiny", claims=5, warmup=1, throughput_s=0.2, writers=(1, 2), reads=5,
              stdio_reads=3, big_events=200, tail_bytes=64 * 1024, scale_events=(50, 200),
              scale_claims=3, agents=2, agents_s=0.3, repeats=1, wakes=3, idle_servers=2,
-             idle_s=0.3, hook_events=200, hook_runs=2)
+             idle_s=0.3, hook_events=200, hook_runs=2, board_plans=5, board_memory=10,
+             board_renders=3, feed_commits=2)
 
 
 class Workspace:
@@ -397,6 +402,7 @@ TITLES = {
     "6": "claim cost on a small vs a large store",
     "7": "lock wait with many agent processes",
     **touch.TITLES,
+    "11": "dashboard: board render, page weight, live feed latency",
 }
 ROWS: dict[str, Callable[[Workspace, Sizes], list[Row]]] = {
     "1": row_claim_latency,
@@ -407,4 +413,5 @@ ROWS: dict[str, Callable[[Workspace, Sizes], list[Row]]] = {
     "6": row_scale,
     "7": row_lock_wait,
     **touch.ROWS,
+    "11": dashboard.row_dashboard,
 }

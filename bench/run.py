@@ -52,6 +52,8 @@ the repository, or under --dir):
                                             vs the same servers answering one call (< 1 %)
   10  agentjournal hook on a 100k-event store, in process and as a command
                                             vs opening the store / importing journal_core
+  11  dashboard: the board of 50 plans + 500 memory items rendered server-side (≤ 50 ms
+     p50) vs queries.list_items; its page weight (< 200 KB); commit to live feed (≤ 1 s)
 
 The full run takes about 17 minutes (most of it building the 1M-event store); --quick
 (about 4 minutes) uses 20k events for rows 4-5 and 10, and 100k for row 6."""

@@ -7,7 +7,20 @@
     store.read_unseen("cursor#2", limit=50)
 """
 
-from . import doctor, federation, limits, queries, verbs, waiting
+from . import (
+    board,
+    claim_overview,
+    doctor,
+    events,
+    federation,
+    health,
+    limits,
+    queries,
+    revisions,
+    supersession,
+    verbs,
+    waiting,
+)
 from .commit import Committed
 from .counters import JournalCounters
 from .entities import MODELS, Claim, Entity, Handoff, Memory, Message, Plan, Step
@@ -43,6 +56,7 @@ __all__ = [
     "JournalReplaced", "LockTimeout", "Memory", "Message", "Mutation", "NotApplied",
     "NotFound", "OutcomeUnknown", "PayloadTooLarge", "Plan", "ReadOnlyStore", "RecordInvalid",
     "RequestReused", "SimulatedCrash", "Step", "Store", "StoreConfig", "StoreCorrupt",
-    "StoreError", "StoreIOError", "StoreNotFound", "SymlinkRefused", "UserError", "doctor",
-    "federation", "limits", "open_store", "queries", "verbs", "waiting", "writer_id",
+    "StoreError", "StoreIOError", "StoreNotFound", "SymlinkRefused", "UserError", "board",
+    "claim_overview", "doctor", "events", "federation", "health", "limits", "open_store",
+    "queries", "revisions", "supersession", "verbs", "waiting", "writer_id",
 ]

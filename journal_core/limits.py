@@ -136,3 +136,18 @@ hook_items_max = 3  # handoffs, messages, claims the hook names (the rest are co
 guard_paths_max = 10_000  # paths of one commit or push the git guard checks at most
 guard_holders_shown_max = 10  # held paths the guard's message lists before "and N more"
 git_command_s = 30.0  # a git command run by the guard or the hook installer, at most
+
+# The dashboard's read models (board.py, claim_overview.py, events.py, revisions.py,
+# supersession.py): every page a person can ask for is bounded like an agent's.
+board_plans_page_max = 50  # plans (swimlanes) on one page of the board
+claims_page_max = 100  # claims in one section of the claims overview
+claim_expiring_soon_s = 120  # an active claim with less time left than this is expiring soon
+claim_recent_s = 3600  # an ended claim (expired, taken over, released) stays "recent" this long
+events_page_max = 200  # events on one page of the feed
+events_scan_seqs_max = 20_000  # seqs one feed page reads back at most (then offers "older")
+revisions_page_max = 100  # revisions of an entity on one page of its history
+history_scan_seqs_max = 50_000  # seqs one page of an entity's history reads back at most
+revision_changes_max = 100  # changed fields listed for one revision (then "and N more")
+revision_value_chars_max = 2000  # a changed value is shown up to this many characters
+revision_text_lines_max = 200  # lines of a text field's line diff
+supersession_chain_max = 20  # older items followed back from one memory item

@@ -134,7 +134,7 @@ def plan_order(plans: Iterable[Payload]) -> list[Payload]:
 def queue(plans: Iterable[Payload], lookup: PlanLookup, claims: ClaimLookup, now: datetime,
           *, plan_id: str | None = None, tag: str | None = None) -> QueueView:
     ordered = plan_order(plans)
-    unblocks = _reverse_edges(ordered)
+    unblocks = reverse_edges(ordered)
     view = QueueView([], [], [], 0)
     for plan in ordered:
         if plan_id is not None and plan["id"] != plan_id:
@@ -179,7 +179,7 @@ def _name(home: str, step: Payload) -> str:
     return f"{home}/{step['id']}"
 
 
-def _reverse_edges(plans: list[Payload]) -> dict[tuple[str, str], list[str]]:
+def reverse_edges(plans: list[Payload]) -> dict[tuple[str, str], list[str]]:
     """(plan, step) -> the steps that wait for it ("s4", or "pln_x/s2" in another plan)."""
     out: dict[tuple[str, str], list[str]] = {}
     for plan in plans:

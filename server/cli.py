@@ -33,7 +33,7 @@ from journal_core.layout import (
 )
 from journal_core.watch import watcher_for
 
-from . import cli_guard, cli_hook, ops
+from . import cli_guard, cli_hook, cli_ui, ops
 
 STORE_ENV = "AGENTJOURNAL_STORE"
 ACTOR_ENV = "AGENTJOURNAL_ACTOR"
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     command = {"init": cmd_init, "serve": cmd_serve, "status": cmd_status, "tail": cmd_tail,
-               **ops.COMMANDS, **cli_hook.COMMANDS, **cli_guard.COMMANDS}
+               **ops.COMMANDS, **cli_hook.COMMANDS, **cli_guard.COMMANDS, **cli_ui.COMMANDS}
     try:
         return command[args.command](args)
     except UsageError as exc:
@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_parsers(commands, common)
     cli_hook.add_parsers(commands, common)
     cli_guard.add_parsers(commands, common)
+    cli_ui.add_parsers(commands, common)
     return parser
 
 
@@ -180,7 +181,8 @@ def _serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "  agentjournal serve --transport http --host 127.0.0.1 --port 8765\n"
         "  AGENTJOURNAL_TOKEN=secret agentjournal serve --transport http --host 0.0.0.0\n\n"
         "Listening beyond loopback requires AGENTJOURNAL_TOKEN; with a token set, clients\n"
-        "send 'Authorization: Bearer <token>' or are refused.",
+        "send 'Authorization: Bearer <token>' or are refused. Over HTTP the dashboard is\n"
+        "served at / beside /mcp (with a token, behind a login form that asks for it).",
     )
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio",
                        help="stdio (default) or streamable HTTP at /mcp")
@@ -274,7 +276,15 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .app import build_server
-    from .http import TOKEN_ENV, ExposureRefused, bind, check_exposure, endpoint_url, serve_http
+    from .http import (
+        TOKEN_ENV,
+        ExposureRefused,
+        bind,
+        check_exposure,
+        dashboard_url,
+        endpoint_url,
+        serve_http,
+    )
 
     logging.basicConfig(stream=sys.stderr, level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -298,7 +308,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     store = Store(location, StoreConfig(projections="background"), create=False)
     try:
         server = build_server(store, actor, log_level=args.log_level)
-        where = "on stdio" if sock is None else f"at {endpoint_url(sock)}"
+        where = "on stdio" if sock is None else (
+            f"at {endpoint_url(sock)} (dashboard at {dashboard_url(sock)})")
         sys.stderr.write(f"agentjournal: serving the store {store.root}"
                          f"{' (read-only)' if store.read_only else ''} {where}"
                          f"{' (bearer token required)' if token else ''}\n")
@@ -306,7 +317,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if sock is None:
             anyio.run(server.run_stdio_async)
         else:
-            anyio.run(serve_http, server, sock, args.host, token, args.log_level)
+            from .web import dashboard_app
+
+            anyio.run(serve_http, server, sock, args.host, token, args.log_level,
+                      dashboard_app(store, token))
     finally:
         store.close()
         if sock is not None:

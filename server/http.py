@@ -1,6 +1,8 @@
 """Streamable HTTP transport: the MCP endpoint at ``/mcp``, guarded by a bearer
 token. A server that listens beyond loopback refuses to start without a token; with a token
-set, every request must carry it (``Authorization: Bearer <token>``) or gets 401.
+set, every request must carry it (``Authorization: Bearer <token>``) or gets 401. Every
+other path goes to the dashboard when one is given (``agentjournal.web``; it asks for the
+same token through a login form, kept in a cookie).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 MCP_PATH = "/mcp"
 TOKEN_ENV = "AGENTJOURNAL_TOKEN"
 HTTP_BACKLOG = 128
+SHUTDOWN_GRACE_S = 2  # open streams (the dashboard's live feed) are cut after this long
 
 
 class ExposureRefused(Exception):
@@ -123,12 +126,32 @@ class BearerAuth:
         return False
 
 
-def http_app(server: MCPServer, host: str, token: str | None, port: int = 0) -> ASGIApp:
-    """The ASGI app: the SDK's streamable HTTP app at /mcp, behind the token when set, and
-    behind the Host/Origin guard on a loopback address."""
+class BesideMcp:
+    """ASGI: /mcp (and the lifespan, which runs the SDK's session manager) to the MCP app,
+    every other HTTP path to the dashboard."""
+
+    def __init__(self, mcp: ASGIApp, dashboard: ASGIApp) -> None:
+        self.mcp = mcp
+        self.dashboard = dashboard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] == "http" and path != MCP_PATH and not path.startswith(MCP_PATH + "/"):
+            await self.dashboard(scope, receive, send)
+        else:
+            await self.mcp(scope, receive, send)
+
+
+def http_app(server: MCPServer, host: str, token: str | None, port: int = 0,
+             dashboard: ASGIApp | None = None) -> ASGIApp:
+    """The ASGI app: the SDK's streamable HTTP app at /mcp, behind the token when set, the
+    dashboard (if given) everywhere else, and all of it behind the Host/Origin guard on a
+    loopback address."""
     app: ASGIApp = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
     if token:
         app = BearerAuth(app, token)
+    if dashboard is not None:
+        app = BesideMcp(app, dashboard)
     if is_loopback(host):
         app = LoopbackGuard(app, host, port)
     return app
@@ -150,18 +173,22 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 async def serve_http(server: MCPServer, sock: socket.socket, host: str, token: str | None,
-                     log_level: str = "warning") -> None:
+                     log_level: str = "warning", dashboard: ASGIApp | None = None) -> None:
     """Serve until interrupted (uvicorn handles SIGINT and SIGTERM)."""
     check_exposure(host, token)
     config = uvicorn.Config(
-        http_app(server, host, token, sock.getsockname()[1]), log_config=None,
+        http_app(server, host, token, sock.getsockname()[1], dashboard), log_config=None,
         log_level=log_level.lower(),
-        access_log=False, lifespan="on",
+        access_log=False, lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
     await uvicorn.Server(config).serve(sockets=[sock])
 
 
 def endpoint_url(sock: socket.socket) -> str:
+    return dashboard_url(sock).rstrip("/") + MCP_PATH
+
+
+def dashboard_url(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     where = f"[{host}]" if ":" in host else host
-    return f"http://{where}:{port}{MCP_PATH}"
+    return f"http://{where}:{port}/"
