@@ -70,6 +70,8 @@ lock_retake_max = 3  # a lock file found replaced is retaken at most this many t
 # Reading the local journal
 segment_read_all_bytes_max = 64 * 1024 * 1024  # one read of a follower catching up
 scan_chunk_records = 1000  # records a scan decodes before it yields
+scan_first_chunk_bytes = 64 * 1024  # a scan's first read, then doubling (to a chunk)
+scan_first_records = 64  # a scan's first yield, then doubling (to scan_chunk_records)
 
 # The work queue (work_queue.py)
 blockers_shown_max = 8  # reasons an answer lists before "and N more"

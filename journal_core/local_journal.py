@@ -150,9 +150,16 @@ class LocalJournal:
             return
         follower = LocalFollower(self, start, after_seq, shared_index=False,
                                  envelope_only=envelope_only, counters=counters)
+        # Small first reads that double while the consumer keeps pulling: a reader that
+        # wants one page decodes about that page, not a whole chunk of the segment.
+        follower.chunk_bytes = limits.scan_first_chunk_bytes
+        budget = limits.scan_first_records
         try:
             while True:
-                groups = follower.poll(limits.scan_chunk_records)
+                groups = follower.poll(budget)
+                follower.chunk_bytes = min(follower.chunk_bytes * 2,
+                                           limits.segment_read_chunk_bytes)
+                budget = min(budget * 2, limits.scan_chunk_records)
                 for group in groups:
                     if group.last_seq > after_seq:
                         if group.first_seq <= after_seq:
@@ -178,15 +185,23 @@ class LocalJournal:
 
     def remember(self, seq: int, segment: int, offset: int) -> None:
         """An index entry: the group starting at ``seq`` lies at (segment, offset)."""
-        if self._index and seq <= self._index[-1][0]:
+        index = self._index
+        if not index or seq > index[-1][0]:
+            index.append((seq, segment, offset))  # the store's follower, at the head
             return
-        self._index.append((seq, segment, offset))
+        at = bisect.bisect_left(index, (seq, -1, -1))
+        if at < len(index) and index[at][0] == seq:
+            return
+        # A scan behind the head (a reader paging through old events): the next page of
+        # that reader starts near its cursor instead of at the start of the segment.
+        index.insert(at, (seq, segment, offset))
 
     def note_bad(self, segment: int, start: int, end: int) -> None:
         self._bad.setdefault(segment, []).append((start, end))
 
     def known_bad(self, segment: int, offset: int) -> bool:
-        return any(start <= offset < end for start, end in self._bad.get(segment, ()))
+        ranges = self._bad.get(segment)
+        return bool(ranges) and any(start <= offset < end for start, end in ranges)
 
     def head_seq(self) -> int:
         follower = self.follower(self._index[-1][0] - 1 if self._index else 0)
@@ -336,6 +351,7 @@ class LocalFollower:
         self._caught_up = False
         self._groups_since_index = limits.sparse_index_every_records  # index the first one
         self._bad_shared = 0
+        self.chunk_bytes = limits.segment_read_chunk_bytes  # a read with max_records
         self.segments = journal.segments()
 
     @property
@@ -364,8 +380,9 @@ class LocalFollower:
         """Complete groups appended since the last poll (lock-free). With ``max_records``
         it reads chunk by chunk and stops once it has that many."""
         out: list[TxnGroup] = []
+        records = 0
         self._caught_up = False
-        chunk = (limits.segment_read_chunk_bytes if max_records is not None
+        chunk = (self.chunk_bytes if max_records is not None
                  else limits.segment_read_all_bytes_max)
         while True:
             opened = self._fd()
@@ -382,7 +399,7 @@ class LocalFollower:
                 data = self.journal.fileio.pread(opened.fd, length, self.offset, path)
                 end = "more" if more else ("sealed" if self._is_sealed() else "tail")
                 fed = self.scanner.feed(self.segment, self.offset, data, end=end)
-                self._take(fed.groups, out)
+                records += self._take(fed.groups, out)
                 self._share_bad()
                 self.offset += fed.consumed
                 if more and fed.consumed == 0:
@@ -391,7 +408,7 @@ class LocalFollower:
                                            f"{chunk} bytes")
                     chunk *= 2  # one txn spans the whole chunk: read more at once
                     continue
-                if max_records is not None and len(out) >= max_records:
+                if max_records is not None and records >= max_records:
                     return out
                 if more:
                     continue
@@ -408,16 +425,18 @@ class LocalFollower:
             self.journal.note_bad(part, start, stop)
         self._bad_shared = len(found)
 
-    def _take(self, fed: list[tuple[TxnGroup, int]], out: list[TxnGroup]) -> None:
+    def _take(self, fed: list[tuple[TxnGroup, int]], out: list[TxnGroup]) -> int:
+        """Deliver these groups; how many records they hold."""
+        records = 0
         for group, offset in fed:
             out.append(group)
+            records += len(group)
             self._head = max(self._head, group.last_seq)
             self._watch_roll(group)
             self._index_group(group.first_seq, len(group), offset)
+        return records
 
     def _index_group(self, first_seq: int, count: int, offset: int) -> None:
-        if not self._shared_index:
-            return
         self._groups_since_index += count
         if self._groups_since_index >= limits.sparse_index_every_records:
             self.journal.remember(first_seq, self.segment, offset)

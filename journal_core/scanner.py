@@ -109,10 +109,36 @@ class Scanner:
                 self.pending_fragment = _fragment(part, base, data, tail_start)
         groups: list[tuple[TxnGroup, int]] = []
         builder = _GroupBuilder(self, part, base, groups)
+        # _decode, inlined for the common case (a valid line with a new seq): this loop
+        # runs for every line every reader meets.
+        known_bad = self.known_bad
+        envelope_only = self.envelope_only
+        remember = self._remember
+        add = builder.add
         for line in lines[:cut]:
-            record = self._decode(part, base, line)
-            if record is not None:
-                builder.add(record, line.start)
+            if line.parsed:
+                record = line.record
+            else:
+                line.parsed = True
+                if known_bad is not None and known_bad(part, base + line.start):
+                    record = None
+                elif envelope_only:
+                    record = decode_envelope(line.raw) or parse_line(line.raw)
+                else:
+                    record = parse_line(line.raw)
+                line.record = record
+            if record is None:
+                if not line.raw.isspace():  # blanked by doctor --repair: not corrupt
+                    self.counters.lines_skipped += 1
+                    self.bad_ranges.append((part, base + line.start, base + line.end))
+                continue
+            seq = record["seq"]
+            if seq > self.max_seq:
+                self.max_seq = seq
+                remember(seq, record["writer"], hash(line.raw))
+            elif self._is_identical_duplicate(record, line.raw):
+                continue
+            add(record, line.start)
         builder.close()
         if cut < len(lines):
             consumed = lines[cut].start
@@ -136,30 +162,6 @@ class Scanner:
         return max(self.max_seq, pending)
 
     # -- lines ------------------------------------------------------------------------
-    def _decode(self, part: int, base: int, line: _Line) -> Record | None:
-        record = self._parse(part, base, line)
-        if record is None:
-            if line.raw.isspace():
-                return None  # bytes parked by doctor --repair: blanked, not corrupt
-            self.counters.lines_skipped += 1
-            self.bad_ranges.append((part, base + line.start, base + line.end))
-            return None
-        if self._is_identical_duplicate(record, line.raw):
-            return None
-        return record
-
-    def _parse(self, part: int, base: int, line: _Line) -> Record | None:
-        if line.parsed:
-            return line.record
-        line.parsed = True
-        if self.envelope_only and not (self.known_bad and self.known_bad(part, base + line.start)):
-            line.record = decode_envelope(line.raw) or parse_line(line.raw)
-        elif self.known_bad and self.known_bad(part, base + line.start):
-            line.record = None
-        else:
-            line.record = parse_line(line.raw)
-        return line.record
-
     def _trailing_run_start(self, lines: list[_Line], *, only_short: bool) -> int:
         """Index of the first line of the trailing run of one txn (``only_short``: only when
         that txn still misses records, remembered as the pending run), else len."""
