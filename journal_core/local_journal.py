@@ -201,7 +201,9 @@ class LocalJournal:
 
     def known_bad(self, segment: int, offset: int) -> bool:
         ranges = self._bad.get(segment)
-        return bool(ranges) and any(start <= offset < end for start, end in ranges)
+        if not ranges:
+            return False
+        return any(start <= offset < end for start, end in ranges)
 
     def head_seq(self) -> int:
         follower = self.follower(self._index[-1][0] - 1 if self._index else 0)
