@@ -18,8 +18,11 @@ class Target:
     kind: TargetKind
     limit: float
     text: str
+    ratio_min: float | None = None  # also at least this ratio to the baseline
 
     def met(self, value: float, ratio: float) -> bool:
+        if self.ratio_min is not None and ratio < self.ratio_min:
+            return False
         if self.kind == "ratio_max":
             return ratio <= self.limit
         if self.kind == "ratio_min":

@@ -74,7 +74,7 @@ def report(result: dict[str, Any]) -> int:
 # -- row 2: durable mutations/s ----------------------------------------------------------
 def run_journal(args: argparse.Namespace) -> int:
     """Claims on targets nobody else uses: one record (one event, one entity) per txn."""
-    with Store(args.store) as store:
+    with Store(args.store, workload.SERVED) as store:
         ready_then_go()
         deadline = time.monotonic() + args.run_s
         done = 0
@@ -104,7 +104,7 @@ def run_agent(args: argparse.Namespace) -> int:
     and a read_unseen + ack now and then. Every call that takes the store lock records
     how long it waited for it (StoreLock.waited_s) and how long the whole call took."""
     rng = random.Random(args.seed)
-    with Store(args.store) as store:
+    with Store(args.store, workload.SERVED) as store:
         agent = Agent(store, args.actor, rng)
         ready_then_go()
         deadline = time.monotonic() + args.run_s

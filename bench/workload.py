@@ -275,3 +275,6 @@ def python_env() -> dict[str, str]:
 
 
 PYTHON = sys.executable
+# The write path as `agentjournal serve` runs it: projection files written by a thread after
+# the unlock, off the caller's path (a Store's API default writes them in the caller).
+SERVED = StoreConfig(projections="background")

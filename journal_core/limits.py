@@ -73,6 +73,9 @@ scan_chunk_records = 1000  # records a scan decodes before it yields
 scan_first_chunk_bytes = 64 * 1024  # a scan's first read, then doubling (to a chunk)
 scan_first_records = 64  # a scan's first yield, then doubling (to scan_chunk_records)
 
+# File reservations (paths.py)
+path_patterns_cached = 4096  # parsed file targets kept (each a small frozen value)
+
 # The work queue (work_queue.py)
 blockers_shown_max = 8  # reasons an answer lists before "and N more"
 dependency_walk_max = 20_000  # edges a cycle check may follow

@@ -59,6 +59,15 @@ def is_file_target(target: str) -> bool:
 
 def parse_file_target(target: str) -> PathPattern:
     """``file:<path-or-glob>`` normalized, or InvalidArgument saying what is wrong."""
+    if not isinstance(target, str):
+        return normalize(target)  # refused there, with the reason
+    return _parse_file_target(target)
+
+
+@lru_cache(maxsize=limits.path_patterns_cached)
+def _parse_file_target(target: str) -> PathPattern:
+    """A claim parses its target several times, and every claim near a hot file is checked
+    against the same ones: a pattern is a frozen value, so each is parsed once."""
     raw = target[len(FILE_TARGET_PREFIX):] if is_file_target(target) else target
     return normalize(raw)
 
