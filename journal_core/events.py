@@ -20,7 +20,6 @@ from .store import Store
 from .vocabulary import ALL_ACTIONS, FAMILIES
 
 EVENT_FAMILIES = (*FAMILIES, "journal")
-SCAN_WINDOW_SEQS_MIN = 256  # a backward page reads at least this many seqs per window
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def events_before(store: Store, before: int | None = None,
     head = store.head_seq
     top = head if before is None else min(before - 1, head)
     oldest = max(1, store.journal.oldest_seq())
-    window = max(limit, SCAN_WINDOW_SEQS_MIN)
+    window = max(limit, limits.events_window_seqs_min)
     found: list[Record] = []
     scanned = 0
     while top >= oldest and len(found) <= limit and scanned < limits.events_scan_seqs_max:

@@ -25,10 +25,6 @@ from .replay import is_redacted
 from .store import Store
 from .vocabulary import EPHEMERAL_ACTIONS
 
-TEXT_DIFF_CHARS_MIN = 120  # strings longer than this (or with a line break) get a line diff
-TEXT_DIFF_CONTEXT_LINES = 1
-HISTORY_WINDOW_SEQS_MIN = 512  # the first pass reads at least this many seqs
-
 
 @dataclass
 class Change:
@@ -109,7 +105,7 @@ def _read_back(store: Store, family: str, item_id: str, before: int | None,
     newest = _newest_seq(store, family, item_id, top)
     if not MODELS[family].EPHEMERAL:
         top = newest  # nothing of it lies above its current revision (no renew records)
-    first = min(limits.history_scan_seqs_max, max(HISTORY_WINDOW_SEQS_MIN, top - newest + 1))
+    first = min(limits.history_scan_seqs_max, max(limits.history_window_seqs_min, top - newest + 1))
     for window in (first, limits.history_scan_seqs_max - first):
         if top < oldest or window <= 0 or _enough(found, per_page):
             break
@@ -243,13 +239,14 @@ def _changed(path: str, before: Any, after: Any) -> Change:
 
 def _long_text(before: str, after: str) -> bool:
     return ("\n" in before or "\n" in after
-            or max(len(before), len(after)) > TEXT_DIFF_CHARS_MIN)
+            or max(len(before), len(after)) > limits.revision_text_diff_chars_min)
 
 
 def text_diff(before: str, after: str) -> list[str]:
     """A line diff ("-old", "+new", " context"), at most ``revision_text_lines_max`` lines."""
     lines = [line for line in difflib.unified_diff(
-        before.splitlines(), after.splitlines(), lineterm="", n=TEXT_DIFF_CONTEXT_LINES)
+        before.splitlines(), after.splitlines(), lineterm="",
+        n=limits.revision_text_diff_context_lines)
         if not line.startswith(("---", "+++"))]
     cap = limits.revision_text_lines_max
     if len(lines) > cap:

@@ -263,7 +263,7 @@ def test_an_old_entitys_history_reads_a_bounded_stretch_of_journal_per_page(
     (_, memory_id), _ = store.mutate("alice", lambda m: verbs.remember(m, "note", "old"))
     store.mutate("bob", lambda m: [verbs.remember(m, "note", f"filler {n}") for n in range(700)])
     store.mutate("alice", lambda m: verbs.forget(m, memory_id, "stale"))
-    monkeypatch.setattr(limits, "history_scan_seqs_max", revisions.HISTORY_WINDOW_SEQS_MIN)
+    monkeypatch.setattr(limits, "history_scan_seqs_max", limits.history_window_seqs_min)
     first = revisions.entity_history(store, "memory", memory_id)
     assert [r.entity_rev for r in first.revisions] == [2]
     assert first.revisions[0].changes == [] and first.revisions[0].note is not None
