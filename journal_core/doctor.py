@@ -471,8 +471,9 @@ def gc(store: Store, actor: str, progress: Progress | None = None) -> list[str]:
     with store.locked_maintenance(actor):
         scan = scan_journal(store, progress)
         verified = verified_checkpoints(store, scan.state)
+        actions += _archive_unusable_checkpoints(store, verified)
         if len(verified) < 2:
-            return ["gc: fewer than two verified checkpoints; nothing archived "
+            return [*actions, "gc: fewer than two verified checkpoints; no segment archived "
                     "(run doctor --compact, or wait for segment rolls)"]
         boundary = verified[-2]
         for name in store.journal.archive_through(boundary, actor):
@@ -490,6 +491,18 @@ def gc(store: Store, actor: str, progress: Progress | None = None) -> list[str]:
     if not actions:
         actions.append(f"gc: nothing to archive (kept everything after seq {boundary})")
     store.reload()
+    return actions
+
+
+def _archive_unusable_checkpoints(store: Store, verified: list[int]) -> list[str]:
+    """Checkpoints older than the kept journal that do not verify (a clone's, from before
+    its journal restarted): nothing can replay forward from them, so they go to archive/."""
+    kept_from = store.journal.oldest_seq()
+    actions = []
+    for head in store.checkpoints.heads():
+        if head < kept_from - 1 and head not in verified and store.checkpoints.archive(head):
+            actions.append(f"archived {checkpoint_name(head)} (superseded: older than the "
+                           "journal kept here)")
     return actions
 
 

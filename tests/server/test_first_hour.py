@@ -171,7 +171,7 @@ def test_gc_lists_each_superseded_checkpoint_once_and_archives_it(
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-def test_a_clones_backfill_is_reported_as_information_not_a_warning(
+def test_a_clones_backfill_is_information_and_its_superseded_checkpoint_is_archived(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("AGENTJOURNAL_STORE", raising=False)
@@ -181,6 +181,7 @@ def test_a_clones_backfill_is_reported_as_information_not_a_warning(
     monkeypatch.chdir(origin)
     assert run_cli(capsys, "init", "--track", "state")[0] == 0
     with Store(str(origin / ".git" / "agentjournal")) as store:
+        store.compact("op")  # a checkpoint the clone's journal will start after
         (_, plan_id), _ = store.mutate("alice", lambda m: verbs.plan_create(m, "Ship", "",
                                                                              ["a", "b"]))
         store.compact("op")  # the plan at rev 1; its projection goes on to rev 4
@@ -195,6 +196,12 @@ def test_a_clones_backfill_is_reported_as_information_not_a_warning(
     said = " ".join(out.split())
     assert code == 0 and "healthy" in said and "WARNING" not in said
     assert "INFO rev gaps: 1, all from backfilled entities" in said and "expected" in said
+    first, second = sorted(p.name for p in (clone / ".agentjournal" / "checkpoints").iterdir())
+    assert said.count(first) == 1 and f"{first} (seq {int(first[5:17])}): superseded" in said
+    code, out, _ = run_cli(capsys, "doctor", "--gc")
+    assert code == 0 and f"archived {first} (superseded" in " ".join(out.split())
+    _, report, _ = run_cli(capsys, "doctor", "--json")
+    assert [c["file"] for c in json.loads(report)["checkpoints"]] == [second]
 
 
 def test_a_store_moved_from_the_working_tree_to_the_git_dir_is_found_there(
