@@ -546,7 +546,7 @@ def repair(store: Store, actor: str, progress: Progress | None = None) -> list[s
             actions.append(f"parked the link {path} in quarantine/links/")
         store.reload()
         report = Report(store=store.root)
-        verify_against_projections(store, report)
+        verify_against_projections(store, report, progress)
         for row in report.divergent:
             family, item_id = str(row["item_type"]), str(row["item_id"])
             kept = store.projections.path(family, item_id) if store.projections else None

@@ -157,8 +157,15 @@ def _init_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Create the store, or say where it is if it exists. In a git repository "
         "the journal goes to <git common dir>/agentjournal/: git clean, stash, checkout and "
         "merges never touch it, and every worktree shares it. Outside git, or with --store, "
-        "the store is one folder (with a .gitignore for its machine files). Safe to run again.",
-        epilog="what git tracks (--track):\n"
+        "the store is one folder (with a .gitignore for its machine files). Safe to run again. "
+        "With --client, also write that MCP client's configuration for this store, with the "
+        "absolute paths of the command and the store (clients start servers elsewhere, often "
+        "with no environment).",
+        epilog="examples:\n"
+        "  agentjournal init --client claude-code   .mcp.json, .claude/settings.local.json\n"
+        "  agentjournal init --client cursor        .cursor/mcp.json, .cursor/hooks.json\n"
+        "  agentjournal init --client generic       print an mcpServers entry\n\n"
+        "what git tracks (--track):\n"
         "  none         nothing (default); other clones get the state with export/import\n"
         "  checkpoints  .agentjournal/checkpoints/: a fresh clone's `init` restarts from them\n"
         "  state        also .agentjournal/state/ projections to read and diff (costs: every\n"
