@@ -4,6 +4,7 @@
 #   docker run -p 8765:8765 -e AGENTJOURNAL_TOKEN=change-me \
 #     -v "$PWD/.agentjournal:/store" --user "$(id -u):$(id -g)" agentjournal
 #
+# It creates the store on the volume the first time (serve --init).
 # The server listens on 0.0.0.0 inside the container, so it refuses to start without
 # AGENTJOURNAL_TOKEN; clients send "Authorization: Bearer <token>" to http://HOST:8765/mcp.
 FROM python:3.12-slim
@@ -31,4 +32,4 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
     CMD ["python", "-c", "import socket; socket.create_connection(('127.0.0.1', 8765), 2).close()"]
 
 ENTRYPOINT ["agentjournal"]
-CMD ["serve", "--transport", "http", "--host", "0.0.0.0", "--port", "8765"]
+CMD ["serve", "--init", "--transport", "http", "--host", "0.0.0.0", "--port", "8765"]

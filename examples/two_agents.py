@@ -1,12 +1,13 @@
 """Two agents share one agentjournal store, each through its own stdio server, driven by the
 official MCP Python client: they plan, claim, collide, complete and read what the other did.
 
-    python examples/two_agents.py                 # on a fresh temporary store
-    python examples/two_agents.py --store PATH    # on a store of your choice
+    .venv/bin/python examples/two_agents.py                 # on a fresh temporary store
+    .venv/bin/python examples/two_agents.py --store PATH    # on a store of your choice
 
-Run it with the Python that has agentjournal installed (it starts ``python -m agentjournal serve``
-twice, as an MCP client such as Claude Code would start ``agentjournal serve``). It exits 0
-when every step behaved as the coordination rules say, and prints what happened.
+Run it with the Python that has agentjournal installed -- the Quickstart's ``.venv/bin/python``
+-- (it starts ``python -m agentjournal serve`` twice, as an MCP client such as Claude Code
+would start ``agentjournal serve``). It exits 0 when every step behaved as the coordination
+rules say, and prints what happened.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ import sys
 import tempfile
 from typing import Any
 
-import anyio
-from mcp import Client, StdioServerParameters
-from mcp.types import Implementation
+try:
+    import anyio
+    from mcp import Client, StdioServerParameters
+    from mcp.types import Implementation
+except ImportError as missing:  # run with a Python that does not have agentjournal
+    sys.exit(f"two_agents: {missing}: run it with the Python that has agentjournal installed, "
+             "e.g. .venv/bin/python examples/two_agents.py (the Quickstart's venv)")
 
 CALL_TIMEOUT_S = 30
 RUN_TIMEOUT_S = 120

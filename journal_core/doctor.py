@@ -113,7 +113,8 @@ def scan_journal(store: Store, progress: Progress | None = None) -> Scan:
                 base, after = checkpoint_name(head), head
                 break
     follower = journal.follower(after, None, counters=state.counters)
-    total = max(1, journal.stats().parts)
+    sizes = _segment_bytes(journal)
+    total = max(1, sum(sizes.values()))
     if progress:
         progress("scan", 0, total)
     while True:
@@ -121,7 +122,7 @@ def scan_journal(store: Store, progress: Progress | None = None) -> Scan:
         for group in groups:
             state.apply_group(group)
         if progress:
-            progress("scan", min(total, _part_done(follower, journal)), total)
+            progress("scan", min(total, _bytes_done(follower, sizes)), total)
         if not groups and follower.caught_up():
             break
     if progress:
@@ -132,12 +133,28 @@ def scan_journal(store: Store, progress: Progress | None = None) -> Scan:
     return Scan(state, follower, base)
 
 
-def _part_done(follower: Any, journal: Any) -> int:
-    segments = getattr(follower, "segments", None)
+def _segment_bytes(journal: Any) -> dict[int, int]:
+    """The size of each segment a scan reads (local backend), for a progress bar that
+    moves within a segment as well as between them; {} where the journal has no files."""
+    path = getattr(journal, "path", None)
+    segments = getattr(journal, "segments", None)
+    if path is None or segments is None:
+        return {}
+    sizes: dict[int, int] = {}
+    for segment in segments():
+        try:
+            sizes[segment] = os.stat(path(segment)).st_size
+        except OSError:
+            continue
+    return sizes
+
+
+def _bytes_done(follower: Any, sizes: dict[int, int]) -> int:
     segment = getattr(follower, "segment", None)
-    if not segments or segment is None:
+    if segment is None or not sizes:
         return 0
-    return sum(1 for s in segments if s < segment)
+    return sum(size for part, size in sizes.items() if part < segment) + int(
+        getattr(follower, "offset", 0))
 
 
 def _seed(store: Store, head: int, state: State) -> bool:
@@ -223,7 +240,8 @@ def _judge_checkpoints(report: Report, store: Store, state: State) -> None:
         if reason is None:
             newest_verified = newest_verified or name
         elif reason.startswith("no checkpoint_ref") and head < oldest_kept:
-            entry["reason"] = reason = "superseded (its ref was archived by gc)"
+            entry["reason"] = reason = ("superseded: older than the journal kept here (gc "
+                                        "archived its segments, or a clone restarted after it)")
         elif reason.startswith("no checkpoint_ref"):
             report.add("INFO", "orphan_checkpoint", f"{name}: {reason}")
         else:
@@ -453,8 +471,9 @@ def gc(store: Store, actor: str, progress: Progress | None = None) -> list[str]:
     with store.locked_maintenance(actor):
         scan = scan_journal(store, progress)
         verified = verified_checkpoints(store, scan.state)
+        actions += _archive_unusable_checkpoints(store, verified)
         if len(verified) < 2:
-            return ["gc: fewer than two verified checkpoints; nothing archived "
+            return [*actions, "gc: fewer than two verified checkpoints; no segment archived "
                     "(run doctor --compact, or wait for segment rolls)"]
         boundary = verified[-2]
         for name in store.journal.archive_through(boundary, actor):
@@ -472,6 +491,18 @@ def gc(store: Store, actor: str, progress: Progress | None = None) -> list[str]:
     if not actions:
         actions.append(f"gc: nothing to archive (kept everything after seq {boundary})")
     store.reload()
+    return actions
+
+
+def _archive_unusable_checkpoints(store: Store, verified: list[int]) -> list[str]:
+    """Checkpoints older than the kept journal that do not verify (a clone's, from before
+    its journal restarted): nothing can replay forward from them, so they go to archive/."""
+    kept_from = store.journal.oldest_seq()
+    actions = []
+    for head in store.checkpoints.heads():
+        if head < kept_from - 1 and head not in verified and store.checkpoints.archive(head):
+            actions.append(f"archived {checkpoint_name(head)} (superseded: older than the "
+                           "journal kept here)")
     return actions
 
 
@@ -515,7 +546,7 @@ def repair(store: Store, actor: str, progress: Progress | None = None) -> list[s
             actions.append(f"parked the link {path} in quarantine/links/")
         store.reload()
         report = Report(store=store.root)
-        verify_against_projections(store, report)
+        verify_against_projections(store, report, progress)
         for row in report.divergent:
             family, item_id = str(row["item_type"]), str(row["item_id"])
             kept = store.projections.path(family, item_id) if store.projections else None

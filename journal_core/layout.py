@@ -183,13 +183,22 @@ def location_for_root(root: str) -> Location:
         return Location(os.path.join(dirs[1], GIT_STORE_DIR), "git", real,
                         str(info.get("track", "checkpoints")), worktree,
                         os.path.join(dirs[0], "index"))
-    if info.get("track") in ("checkpoints", "state") and info.get("worktree"):
-        worktree = str(info["worktree"])
+    track = str(info.get("track", "none"))
+    if info.get("worktree") and (track != "none" or _in_git_dir(real)):
+        worktree = str(info["worktree"])  # a store init made in the git common dir
         dirs = git_dirs(worktree)
-        face = os.path.join(worktree, FACE_DIR)
-        return Location(real, "git", face, str(info["track"]), worktree,
+        face = os.path.join(worktree, FACE_DIR) if track != "none" else None
+        return Location(real, "git", face, track, worktree,
                         os.path.join(dirs[0], "index") if dirs else None)
     return self_contained(real)
+
+
+def _in_git_dir(root: str) -> bool:
+    """Whether ``root`` is ``<git common dir>/agentjournal`` (what ``init`` makes in a git
+    repository, named with --store by the configurations ``init --client`` writes)."""
+    parent = os.path.dirname(root)
+    return os.path.basename(root) == GIT_STORE_DIR and os.path.isfile(
+        os.path.join(parent, "HEAD")) and os.path.isdir(os.path.join(parent, "objects"))
 
 
 def self_contained(root: str) -> Location:

@@ -562,7 +562,6 @@ def journal_status(store: Store) -> dict[str, Any]:
         counters = store.counters.as_dict()
         live = {family: len(store.state.live(family)) for family in FAMILIES}
         head = store.head_seq
-    counters["unexplained_corruption"] = store.counters.unexplained_corruption
     return {
         "store": store.root, "store_id": store.store_id, "head_seq": head,
         "backend": stats.backend,

@@ -33,7 +33,7 @@ from journal_core.layout import (
 )
 from journal_core.watch import watcher_for
 
-from . import cli_guard, cli_hook, cli_ui, ops
+from . import cli_client, cli_guard, cli_hook, cli_ui, ops
 
 STORE_ENV = "AGENTJOURNAL_STORE"
 ACTOR_ENV = "AGENTJOURNAL_ACTOR"
@@ -46,7 +46,7 @@ URL_SCHEMES_SERVED: tuple[str, ...] = ()
 EPILOG = f"""\
 The store is --store PATH, else ${STORE_ENV}, else the one found from the working
 directory upwards (.agentjournal/, or <git common dir>/agentjournal in a git repository).
-Quick start:  agentjournal init && claude mcp add agentjournal -- agentjournal serve
+Quick start:  agentjournal init --client claude-code   (or cursor, or generic)
 """
 
 
@@ -157,8 +157,15 @@ def _init_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Create the store, or say where it is if it exists. In a git repository "
         "the journal goes to <git common dir>/agentjournal/: git clean, stash, checkout and "
         "merges never touch it, and every worktree shares it. Outside git, or with --store, "
-        "the store is one folder (with a .gitignore for its machine files). Safe to run again.",
-        epilog="what git tracks (--track):\n"
+        "the store is one folder (with a .gitignore for its machine files). Safe to run again. "
+        "With --client, also write that MCP client's configuration for this store, with the "
+        "absolute paths of the command and the store (clients start servers elsewhere, often "
+        "with no environment).",
+        epilog="examples:\n"
+        "  agentjournal init --client claude-code   .mcp.json, .claude/settings.local.json\n"
+        "  agentjournal init --client cursor        .cursor/mcp.json, .cursor/hooks.json\n"
+        "  agentjournal init --client generic       print an mcpServers entry\n\n"
+        "what git tracks (--track):\n"
         "  none         nothing (default); other clones get the state with export/import\n"
         "  checkpoints  .agentjournal/checkpoints/: a fresh clone's `init` restarts from them\n"
         "  state        also .agentjournal/state/ projections to read and diff (costs: every\n"
@@ -166,6 +173,7 @@ def _init_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     init.add_argument("--track", choices=("none", "checkpoints", "state"), default="none",
                       help="what git tracks of the store (default none)")
+    cli_client.add_init_arguments(init)
     cli_guard.add_init_arguments(init)
 
 
@@ -261,6 +269,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     if getattr(args, "git_hooks", False) and args.uninstall:
         return cli_guard.cmd_git_hooks(args)
+    if args.client is None and (args.actor is not None or args.print_config):
+        raise UsageError("--actor and --print go with --client claude-code|cursor|generic")
     location = init_location(args)
     existed = location.exists
     store, _ = create_store(location)
@@ -271,6 +281,8 @@ def cmd_init(args: argparse.Namespace) -> int:
             f"{describe(store.location)}")
     finally:
         store.close()
+    if args.client is not None:
+        cli_client.configure(args, store.root)
     return cli_guard.cmd_git_hooks(args) if getattr(args, "git_hooks", False) else 0
 
 

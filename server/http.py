@@ -1,8 +1,10 @@
 """Streamable HTTP transport: the MCP endpoint at ``/mcp``, guarded by a bearer
 token. A server that listens beyond loopback refuses to start without a token; with a token
-set, every request must carry it (``Authorization: Bearer <token>``) or gets 401. Every
-other path goes to the dashboard when one is given (``agentjournal.web``; it asks for the
-same token through a login form, kept in a cookie).
+set, every request must carry it (``Authorization: Bearer <token>``) or is refused with 403
+and a JSON-RPC error saying the token is missing or wrong (docs/design.md, D31: a 401 makes
+OAuth-capable MCP clients start an OAuth flow this server cannot finish). Every other path
+goes to the dashboard when one is given (``agentjournal.web``; it asks for the same token
+through a login form, kept in a cookie).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ MCP_PATH = "/mcp"
 TOKEN_ENV = "AGENTJOURNAL_TOKEN"
 HTTP_BACKLOG = 128
 SHUTDOWN_GRACE_S = 2  # open streams (the dashboard's live feed) are cut after this long
+AUTH_REFUSED_STATUS = 403  # not 401: see BearerAuth
+AUTH_ERROR_CODE = -32001  # a server-defined JSON-RPC error code: "not authorized"
 
 
 class ExposureRefused(Exception):
@@ -93,7 +97,16 @@ async def _refuse(send: Send, status: int, code: str, description: str) -> None:
 
 
 class BearerAuth:
-    """ASGI middleware: HTTP requests must carry ``Authorization: Bearer <token>``."""
+    """ASGI middleware: HTTP requests must carry ``Authorization: Bearer <token>``.
+
+    A request without it, or with another token, gets **403** with a JSON-RPC error body
+    (``id: null``) that says which, and how to send the token. Not 401: under the MCP
+    authorization spec a 401 means "authorize with my OAuth server", and the TypeScript SDK
+    (the Inspector, and clients built on it) answers any 401 by starting OAuth discovery --
+    there is no OAuth server here, so the user would see an OAuth failure instead of "the
+    token is missing". A 403 without ``error="insufficient_scope"`` starts no flow in the
+    TypeScript or Python SDK: the former reports the body's text, the latter the JSON-RPC
+    error's message."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
@@ -103,19 +116,18 @@ class BearerAuth:
         if scope["type"] != "http" or self.authorized(scope):
             await self.app(scope, receive, send)  # lifespan events pass through
             return
-        body = orjson.dumps({
-            "error": "invalid_token",
-            "error_description": "send the store's token as 'Authorization: Bearer <token>'",
-        })
+        body = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {
+            "code": AUTH_ERROR_CODE, "message": refusal_message(self.presented(scope))}})
         await send({
-            "type": "http.response.start", "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Bearer realm="agentjournal"'),
-            ],
+            "type": "http.response.start", "status": AUTH_REFUSED_STATUS,
+            "headers": [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())],
         })
         await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def presented(scope: Scope) -> bool:
+        return any(name == b"authorization" for name, _ in scope.get("headers") or [])
 
     def authorized(self, scope: Scope) -> bool:
         for name, value in scope.get("headers") or []:
@@ -124,6 +136,15 @@ class BearerAuth:
                 return scheme.lower() == b"bearer" and hmac.compare_digest(
                     credentials.strip(), self.token)
         return False
+
+
+def refusal_message(presented: bool) -> str:
+    what = ("the bearer token is wrong" if presented
+            else "the bearer token is missing")
+    return (f"agentjournal: {what}. This server takes one fixed token, not OAuth: send "
+            f"'Authorization: Bearer <token>' with the value of {TOKEN_ENV} the server was "
+            "started with (a client that does not expand variables in its configuration sends "
+            "'${AGENTJOURNAL_TOKEN}' as it is written)")
 
 
 class BesideMcp:

@@ -93,11 +93,13 @@ def _import_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 # -- commands ---------------------------------------------------------------------------
 @contextmanager
 def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar on stderr, fed by journal_core's (phase, done, total) callbacks."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    """A rich progress bar on stderr, fed by journal_core's (phase, done, total) callbacks
+    (records, entities, or bytes for a scan: the bar shows the share done). rich draws it
+    only when stderr is a terminal; it goes away when the work is done."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
     tasks: dict[str, Any] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                   transient=True, console=_console(stderr=True)) as bar:
 
         def report(phase: str, done: int, total: int) -> None:
@@ -146,15 +148,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def print_report(report: doctor.Report) -> None:
     from rich.table import Table
 
+    from .render import counter_label
+
     console = _console()
     for action in report.actions:
         console.print(f"[green]done[/green] {action}")
     table = Table(title=f"{report.store}: head seq {report.head_seq}, "
                   f"{report.segments} segment(s)", show_header=True)
     table.add_column("counter")
-    table.add_column("value", justify="right")
+    table.add_column("count", justify="right")
     for name, value in report.counters.items():
-        table.add_row(name.replace("_", " "), str(value), style=None if value else "dim")
+        table.add_row(counter_label(name), str(value), style=None if value else "dim")
     console.print(table)
     if report.verified is not None:
         verified = report.verified

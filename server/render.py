@@ -60,8 +60,15 @@ def status_view(status: dict[str, Any]) -> Group:
     counters.add_column("counter")
     counters.add_column("count", justify="right")
     for name, value in status["counters"].items():
-        counters.add_row(name, Text(str(value), style="red bold" if value else "dim"))
+        style = "red bold" if value else "dim"
+        counters.add_row(counter_label(name), Text(str(value), style=style))
     return Group(journal, counters)
+
+
+def counter_label(name: str) -> str:
+    """How a doctor counter is spelled in every table (``status`` and ``doctor``); JSON keeps
+    the field name (``rev_gaps``)."""
+    return name.replace("_", " ")
 
 
 def human_bytes(count: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,68 @@ def test_git_tracks_projections_and_checkpoints_and_ignores_machine_files(
     assert any(name.startswith(".agentjournal/events/checkpoints/ckpt-") for name in tracked)
     machine = ("/events/seg-", "/events/meta.json", "/lock", "/cursors/")
     assert not [name for name in tracked if any(part in name for part in machine)]
+
+
+@pytest.fixture
+def repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository as the working directory, with no store in the environment."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=30)
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("AGENTJOURNAL_STORE", raising=False)
+    return repo
+
+
+def test_init_client_claude_code_writes_absolute_paths_and_merges_what_is_there(
+    repository: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    (repository / ".mcp.json").write_text(json.dumps(
+        {"mcpServers": {"other": {"command": "/bin/other"}}}), encoding="utf-8")
+    settings = repository / ".claude" / "settings.local.json"
+    settings.parent.mkdir()
+    mine = {"type": "command", "command": "echo mine"}
+    settings.write_text(json.dumps({"model": "x", "hooks": {"Stop": [{"hooks": [mine]}]}}),
+                        encoding="utf-8")
+    for _ in range(2):  # again: replaces its own entries, never duplicates them
+        code, out, err = run_cli(capsys, "init", "--client", "claude-code")
+        assert code == 0 and out == "" and "keep them out of git" in err
+    servers = json.loads((repository / ".mcp.json").read_text(encoding="utf-8"))["mcpServers"]
+    entry = servers["agentjournal"]
+    store_root = str(repository.resolve() / ".git" / "agentjournal")
+    assert servers["other"] == {"command": "/bin/other"}
+    assert os.path.isabs(entry["command"]) and os.access(entry["command"], os.X_OK)
+    assert entry["args"] == ["serve", "--store", store_root, "--actor", "claude-code"]
+    merged = json.loads(settings.read_text(encoding="utf-8"))
+    assert merged["model"] == "x" and merged["hooks"]["Stop"][0]["hooks"] == [mine]
+    assert len(merged["hooks"]["Stop"]) == 2 and len(merged["hooks"]["SessionStart"]) == 1
+    ours = merged["hooks"]["Stop"][1]["hooks"][0]["command"]
+    assert ours.startswith(entry["command"] + " hook --as claude-stop --store " + store_root)
+
+
+def test_init_client_generic_prints_and_a_store_named_in_the_git_dir_is_the_git_layout(
+    repository: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run_cli(capsys, "init", "--client", "generic", "--actor", "codex #1")
+    entry = json.loads(out)["mcpServers"]["agentjournal"]
+    assert code == 0 and entry["args"][-2:] == ["--actor", "codex #1"]
+    code, out, _ = run_cli(capsys, "--store", entry["args"][2], "status", "--json")
+    assert code == 0 and json.loads(out)["layout"] == "git"
+    code, out, _ = run_cli(capsys, "init", "--client", "cursor", "--print")
+    assert code == 0 and json.loads(out)["mcpServers"]["agentjournal"]["args"][-1] == "cursor"
+    assert not (repository / ".cursor").exists()
+
+
+def test_init_client_refuses_to_rewrite_a_config_that_does_not_parse(
+    repository: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    (repository / ".mcp.json").write_text("{not json", encoding="utf-8")
+    code, _, err = run_cli(capsys, "init", "--client", "claude-code")
+    assert code == 2 and "not valid JSON" in err and "--print" in err
+    assert (repository / ".mcp.json").read_text(encoding="utf-8") == "{not json"
+    code, _, err = run_cli(capsys, "init", "--print")
+    assert code == 2 and "--client" in err
 
 
 # -- status -----------------------------------------------------------------------------
@@ -204,6 +267,7 @@ def test_the_dockerfile_serves_http_as_a_non_root_user_on_the_store_volume() -> 
                         if line and not line.startswith((" ", "#")))
     args = build_parser().parse_args(json.loads(instructions["CMD"]))
     assert args.command == "serve" and args.transport == "http" and args.host == "0.0.0.0"
+    assert args.init  # the volume is empty the first time: the container makes the store
     assert instructions["USER"] not in ("root", "0")
     assert "/store" in instructions["VOLUME"] and "AGENTJOURNAL_STORE=/store" in dockerfile
     assert json.loads(instructions["ENTRYPOINT"]) == ["agentjournal"]

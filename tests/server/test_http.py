@@ -1,5 +1,6 @@
 """``agentjournal serve --transport http``: streamable HTTP at /mcp on a free loopback port,
-the bearer token, and the refusal to listen beyond loopback without one."""
+the bearer token (403 with a JSON-RPC error, never a 401 that starts OAuth), and the
+refusal to listen beyond loopback without one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from agentjournal.http import BearerAuth, is_loopback
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp.types import Implementation
 from support.mcp import (
     SUBPROCESS_TEST_S,
@@ -75,7 +77,9 @@ async def test_http_serves_the_tools_to_a_client_with_the_token(store_path: Path
                 assert "'http-agent'" in refused
 
 
-async def test_http_without_the_token_gets_401(store_path: Path) -> None:
+async def test_http_without_the_right_token_is_refused_with_403_and_a_json_rpc_error(
+    store_path: Path,
+) -> None:
     with anyio.fail_after(SUBPROCESS_TEST_S):
         async with http_server(store_path, token=TOKEN) as url, httpx2.AsyncClient() as http:
             missing = await http.post(url, json=INITIALIZE, headers=MCP_HEADERS)
@@ -83,10 +87,38 @@ async def test_http_without_the_token_gets_401(store_path: Path) -> None:
                 **MCP_HEADERS, "Authorization": "Bearer not-the-token"})
             right = await http.post(url, json=INITIALIZE, headers={
                 **MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"})
-    assert missing.status_code == 401 and wrong.status_code == 401
-    assert missing.headers["www-authenticate"].startswith("Bearer")
-    assert "Authorization: Bearer" in missing.json()["error_description"]
+    assert missing.status_code == 403 and wrong.status_code == 403
+    assert "www-authenticate" not in missing.headers  # no challenge: nothing starts OAuth
+    assert missing.json()["jsonrpc"] == "2.0" and missing.json()["id"] is None
+    assert "token is missing" in missing.json()["error"]["message"]
+    assert "token is wrong" in wrong.json()["error"]["message"]
+    assert "Authorization: Bearer" in missing.json()["error"]["message"]
     assert right.status_code == 200
+
+
+@pytest.mark.parametrize(("headers", "said"), [
+    ({}, "bearer token is missing"),
+    ({"Authorization": "Bearer ${AGENTJOURNAL_TOKEN}"}, "bearer token is wrong"),
+])
+async def test_the_official_client_without_the_token_hears_why_and_starts_no_oauth(
+    store_path: Path, headers: dict[str, str], said: str,
+) -> None:
+    with anyio.fail_after(SUBPROCESS_TEST_S):
+        async with (http_server(store_path, token=TOKEN) as url,
+                    httpx2.AsyncClient(headers=headers) as http):
+            with pytest.raises(BaseException) as raised:
+                async with Client(streamable_http_client(url, http_client=http), cache=None):
+                    pass
+    refused = mcp_error_in(raised.value)
+    assert said in str(refused) and "AGENTJOURNAL_TOKEN" in str(refused)
+
+
+def mcp_error_in(exc: BaseException) -> MCPError:
+    """The MCPError the client raised, unwrapped from the task groups around it."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    assert isinstance(exc, MCPError), repr(exc)
+    return exc
 
 
 async def test_http_on_loopback_without_a_token_needs_none(store_path: Path) -> None:
