@@ -556,7 +556,7 @@ def repair(store: Store, actor: str, progress: Progress | None = None) -> list[s
                 actions.append(f"parked state/{family}/{item_id}.json ({row['reason']})")
         for sha in store.heal_blobs():
             actions.append(f"wrote blob {sha} back from its projection (same sha256)")
-        written = store.rebuild_projections()
+        written = store.rebuild_projections(progress)
         actions.append(f"rewrote {written} projection(s) and the watermarks from the journal")
     return actions
 

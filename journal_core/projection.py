@@ -139,6 +139,7 @@ class Projections:
 
 Key = tuple[str, str]
 StateView = Callable[[], tuple[State, Any]]  # the state (caught up) and the lock guarding it
+Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
 class Projector:
@@ -227,15 +228,16 @@ class Projector:
                 self._wake.wait(seconds)
 
     # -- writing ------------------------------------------------------------------------------
-    def run_once(self, *, block: bool) -> bool:
-        """Write what is queued under the projection lock; False when it was busy."""
+    def run_once(self, *, block: bool, progress: Progress | None = None) -> bool:
+        """Write what is queued under the projection lock; False when it was busy.
+        ``progress("rebuild", done, total)`` as the entities are written."""
         if self._state is None or self.mode == "off":
             return True
         handle = self._lock(block)
         if handle is None:
             return False
         try:
-            self._write_queued()
+            self._write_queued(progress)
         except (StoreError, OSError) as exc:
             # A cache miss: the watermarks stay behind, and the next run looks again at every
             # entity past them (what this run had taken from the queue included).
@@ -262,7 +264,7 @@ class Projector:
             return None
         return handle
 
-    def _write_queued(self) -> None:
+    def _write_queued(self, progress: Progress | None = None) -> None:
         assert self._state is not None
         state, guard = self._state()
         meta = load_meta(self.fileio, self.meta_path) or Meta(self.store_id)
@@ -275,8 +277,11 @@ class Projector:
             return
         if work and self._missing:
             self.projections.ensure_dirs()
-        for entity, payload, force in work:
+        for done, (entity, payload, force) in enumerate(work, 1):
             self._project(entity, payload, force)
+            if progress is not None and (done % limits.progress_every_records == 0
+                                         or done == len(work)):
+                progress("rebuild", done, len(work))
         meta.applied = {family: max(meta.applied.get(family, 0), head) for family in FAMILIES}
         meta.boot_id = self.boot_id
         meta.git_index = self._git_index_stamp()

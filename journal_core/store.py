@@ -505,9 +505,10 @@ class Store:
             logger.warning("rebuilding the in-memory state: %s", reason)
             self.reload()
 
-    def rebuild_projections(self) -> int:
+    def rebuild_projections(self, progress: Callable[[str, int, int], None] | None = None,
+                            ) -> int:
         """Rewrite every projection from the journal (doctor --repair); returns how many
-        files were written."""
+        files were written. ``progress("rebuild", done, total)`` as it goes."""
         projector = self.backend.projector
         projections = self.backend.projections
         if projector is None or projections is None:
@@ -517,7 +518,7 @@ class Store:
         before = projections.written
         projections.ensure_dirs()
         projector.request_full_check()
-        projector.run_once(block=True)
+        projector.run_once(block=True, progress=progress)
         return int(projections.written - before)
 
     def rewrite_redacted_projections(self, seqs: set[int]) -> list[str]:

@@ -228,7 +228,7 @@ def test_a_store_moved_from_the_working_tree_to_the_git_dir_is_found_there(
 
 
 # -- progress -----------------------------------------------------------------------------
-def test_progress_moves_through_scan_verify_export_import_and_gc(tmp_path: Path) -> None:
+def test_progress_moves_through_scan_verify_export_import_gc_and_rebuild(tmp_path: Path) -> None:
     calls: list[tuple[str, int, int]] = []
 
     def progress(phase: str, done: int, total: int) -> None:
@@ -242,11 +242,13 @@ def test_progress_moves_through_scan_verify_export_import_and_gc(tmp_path: Path)
         sliced = io.BytesIO()
         federation.write_slice(store, sliced, 0, progress)
         doctor.gc(store, "op", progress)
+        store.rebuild_projections(progress)
     sliced.seek(0)
     with Store(str(tmp_path / "b"), StoreConfig(fsync="never")) as other:
         federation.import_file(other, sliced, chunk_records=500, progress=progress)
     phases = {phase for phase, _, _ in calls}
-    assert {"scan", "verify (checkpoint+journal)", "export", "verify slice", "import"} <= phases
+    assert {"scan", "verify (checkpoint+journal)", "export", "verify slice", "import",
+            "rebuild"} <= phases
     for phase in phases:
         seen = [(done, total) for p, done, total in calls if p == phase]
         between = {done for done, total in seen if 0 < done < total}
