@@ -325,9 +325,9 @@ def test_a_crash_after_the_fsync_before_the_projections_loses_nothing_of_the_bat
     prepared = prepare(tmp_path)
     first = next(index for index, step in enumerate(prepared.steps, start=1)
                  if step.path.startswith("state/"))
-    fsync = next(index for index, step in enumerate(prepared.steps, start=1)
-                 if step.op == "fsync" and step.path.startswith("events/seg-"))
-    assert fsync < first, "projections are written after the journal's fsync"
+    fsync = next((index for index, step in enumerate(prepared.steps, start=1)
+                  if step.op == "fsync" and step.path.startswith("events/seg-")), None)
+    assert fsync is not None and fsync < first, "projections come after the journal's fsync"
     for mode in (PROCESS_CRASH, POWER_LOSS):
         root = tmp_path / f"after-fsync-{mode.replace(' ', '-')}"
         shutil.copytree(prepared.template, root)
