@@ -6,6 +6,7 @@ the store lock."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -123,7 +124,13 @@ def test_a_hook_moves_no_cursor_and_runs_while_another_process_holds_the_lock(
         assert store.cursor(ME) == before == 0
     assert done.returncode == 0, done.stderr
     assert "Handoffs to you" in done.stdout
-    assert hook_process(busy_store).stdout == done.stdout  # nothing was marked seen
+    again = hook_process(busy_store).stdout
+    assert without_countdowns(again) == without_countdowns(done.stdout)  # nothing marked seen
+
+
+def without_countdowns(text: str) -> str:
+    """A claim's "expires in 88s" moves on between two runs of a loaded machine."""
+    return re.sub(r"\bin \d+s\b", "in <n>s", text)
 
 
 def test_a_claude_code_stop_hook_reminds_of_open_handoffs_once(busy_store: Path) -> None:
