@@ -1,4 +1,4 @@
-"""The seven rows of the benchmark. Each function measures one row and its
+"""The rows of the benchmark. Each function measures one row and its
 baseline in the same run, on the same disk (everything lives in ``Workspace.root``), and
 returns ``Row`` objects. Sizes come from ``Sizes``: FULL, QUICK, or TINY for the smoke test.
 """
@@ -21,7 +21,7 @@ from mcp.types import Implementation
 
 from journal_core import Store, verbs
 
-from . import dashboard, touch, workload
+from . import dashboard, hotpath, touch, workload
 from .children import WORKER, run_together
 from .report import Row, Target, median, percentile
 from .workload import PYTHON, SERVED, BuiltStore, Progress
@@ -55,6 +55,11 @@ class Sizes:
     board_memory: int = 500  # row 11: memory items beside them
     board_renders: int = 300  # row 11: timed GET / of the board
     feed_commits: int = 50  # row 11: commits timed to their arrival at an open live feed
+    http_clients: int = 16  # row 12: concurrent clients of one HTTP server
+    http_s: float = 5.0  # row 12: seconds each phase (1 client, then many) runs
+    stdio_mutations: int = 500  # row 13: timed claims over stdio (and floors beside them)
+    memory_events: int = 60_000  # row 14: the store exported, imported and verified
+    memory_goal_chars: int = 440  # row 14: goal length (records of ~1.1 KB: 68 MB at 60k)
 
 
 FULL = Sizes("full", claims=1000, warmup=50, throughput_s=5.0, writers=(1, 8), reads=2000,
@@ -66,12 +71,14 @@ QUICK = Sizes("quick", claims=300, warmup=20, throughput_s=2.0, writers=(1, 8), 
               stdio_reads=100, big_events=20_000, tail_bytes=SEGMENT_BYTES_DEFAULT,
               scale_events=(1_000, 100_000), scale_claims=200, agents=16, agents_s=4.0,
               repeats=3, wakes=50, idle_servers=10, idle_s=5.0, hook_events=20_000,
-              hook_runs=10, board_renders=100, feed_commits=20)
+              hook_runs=10, board_renders=100, feed_commits=20, http_s=2.0,
+              stdio_mutations=150, memory_events=15_000)
 TINY = Sizes("tiny", claims=5, warmup=1, throughput_s=0.2, writers=(1, 2), reads=5,
              stdio_reads=3, big_events=200, tail_bytes=64 * 1024, scale_events=(50, 200),
              scale_claims=3, agents=2, agents_s=0.3, repeats=1, wakes=3, idle_servers=2,
              idle_s=0.3, hook_events=200, hook_runs=2, board_plans=5, board_memory=10,
-             board_renders=3, feed_commits=2)
+             board_renders=3, feed_commits=2, http_clients=2, http_s=0.3,
+             stdio_mutations=3, memory_events=200, memory_goal_chars=200)
 
 
 class Workspace:
@@ -404,6 +411,7 @@ TITLES = {
     "7": "lock wait with many agent processes",
     **touch.TITLES,
     "11": "dashboard: board render, page weight, live feed latency",
+    **hotpath.TITLES,
 }
 ROWS: dict[str, Callable[[Workspace, Sizes], list[Row]]] = {
     "1": row_claim_latency,
@@ -415,4 +423,5 @@ ROWS: dict[str, Callable[[Workspace, Sizes], list[Row]]] = {
     "7": row_lock_wait,
     **touch.ROWS,
     "11": dashboard.row_dashboard,
+    **hotpath.ROWS,
 }

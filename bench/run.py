@@ -54,9 +54,15 @@ the repository, or under --dir):
                                             vs opening the store / importing journal_core
   11  dashboard: the board of 50 plans + 500 memory items rendered server-side (≤ 50 ms
      p50) vs queries.list_items; its page weight (< 200 KB); commit to live feed (≤ 1 s)
+  12  durable mutations/s, 16 clients of one HTTP server
+                                            vs the same server with 1 client (≥ 4x)
+  13  claim over a stdio server, p50        vs a no-op tool over stdio + write+fsync (≤ 1.3x)
+  14  peak memory of export, import, doctor --verify-journal on a 60k-event (68 MB) store
+                                            vs a Python importing the CLI (≤ 100 MB each)
 
-The full run takes about 17 minutes (most of it building the 1M-event store); --quick
-(about 4 minutes) uses 20k events for rows 4-5 and 10, and 100k for row 6."""
+The full run takes about 17 minutes (most of it building the 1M-event store; rows 12-14 add
+a few); --quick (about 4 minutes) uses 20k events for rows 4-5 and 10, 100k for row 6 and
+15k for row 14."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

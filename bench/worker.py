@@ -4,13 +4,16 @@
     python bench/worker.py sqlite  --db PATH --actor NAME --run-s S
     python bench/worker.py agent   --store PATH --actor NAME --run-s S --seed N
     python bench/worker.py noop-server
+    python bench/worker.py http-server --store PATH --counters FILE
     python bench/worker.py inotify-echo --dir PATH
 
 The timed modes print ``READY`` once open, wait for ``GO`` on stdin, work for ``--run-s``
 seconds, then print one JSON line with what they did. ``noop-server`` is an MCP stdio
 server with one tool that does nothing (the transport's floor). ``inotify-echo`` prints
 ``READY``, then one line each time the kernel reports a change in ``--dir`` (the floor of
-waking another process through inotify).
+waking another process through inotify). ``http-server`` is ``agentjournal serve --transport
+http`` on a free loopback port, unchanged but for two counters it writes to ``--counters``
+on SIGUSR1: its committer's batches, and the fsyncs it made.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def main() -> int:
         return serve_noop()
     if args.mode == "inotify-echo":
         return inotify_echo(args.dir)
+    if args.mode == "http-server":
+        return serve_http_counted(args.store, args.counters)
     run = {"journal": run_journal, "sqlite": run_sqlite, "agent": run_agent}[args.mode]
     return run(args)
 
@@ -49,8 +54,9 @@ def main() -> int:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="a child process of bench/run.py")
     parser.add_argument("mode", choices=["journal", "sqlite", "agent", "noop-server",
-                                         "inotify-echo"])
+                                         "inotify-echo", "http-server"])
     parser.add_argument("--dir")
+    parser.add_argument("--counters")
     parser.add_argument("--store")
     parser.add_argument("--db")
     parser.add_argument("--actor", default="bench")
@@ -158,6 +164,54 @@ class Agent:
 def serve_noop() -> int:
     workload.noop_server().run("stdio")
     return 0
+
+
+# -- row 12: the HTTP server, counted ---------------------------------------------------------
+def serve_http_counted(store: str, counters_path: str) -> int:
+    """The real ``serve --transport http``. Every Committer made in this process is kept
+    (its ``batches`` and ``batched`` are journal_core's own counters) and ``os.fsync`` is
+    counted; on SIGUSR1 the counts go to ``counters_path`` (atomically, with the number of
+    the request, so the bench knows the answer is fresh)."""
+    import signal
+    import threading
+
+    from agentjournal.cli import main as cli_main
+
+    from journal_core import commit
+
+    committers: list[commit.Committer] = []
+    made = commit.Committer.__init__
+
+    def keep(self: commit.Committer, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        committers.append(self)
+
+    commit.Committer.__init__ = keep  # type: ignore[method-assign]
+    fsyncs = [0]
+    count_lock = threading.Lock()
+    real_fsync = os.fsync
+
+    def counted_fsync(fd: int) -> None:
+        with count_lock:
+            fsyncs[0] += 1
+        real_fsync(fd)
+
+    os.fsync = counted_fsync
+    asked = [0]
+
+    def write_counters(signum: int, frame: object) -> None:
+        asked[0] += 1
+        data = orjson.dumps({"asked": asked[0], "fsyncs": fsyncs[0],
+                             "batches": sum(c.batches for c in committers),
+                             "batched": sum(c.batched for c in committers)})
+        tmp = f"{counters_path}.tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, counters_path)
+
+    signal.signal(signal.SIGUSR1, write_counters)
+    return cli_main(["--store", store, "serve", "--transport", "http", "--host", "127.0.0.1",
+                     "--port", "0", "--actor", "bench"])
 
 
 # -- row 8: the floor of a wake-up through inotify -------------------------------------------

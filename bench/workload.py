@@ -43,11 +43,13 @@ class BuiltStore:
     build_s: float
 
 
-def build_store(root: str, events: int, progress: Progress = quiet) -> BuiltStore:
+def build_store(root: str, events: int, progress: Progress = quiet, *,
+                goal_chars: int = GOAL_CHARS) -> BuiltStore:
     """A store of ``events`` entity records through the public API, in one process, in
     mutations of BUILD_BATCH_RECORDS records: first the entities (plans and memory items,
     one per ENTITIES_PER_EVENTS events), then plan updates round-robin until ``events``.
-    Segments roll (with their checkpoints) exactly as in use: default config."""
+    Segments roll (with their checkpoints) exactly as in use: default config. Goals and
+    bodies are ``goal_chars`` long (longer ones make bigger records)."""
     started = time.perf_counter()
     built = BuiltStore(root, 0, [], [], 0.0)
     entities = max(4, events // ENTITIES_PER_EVENTS)
@@ -59,13 +61,14 @@ def build_store(root: str, events: int, progress: Progress = quiet) -> BuiltStor
             if missing > 0:
                 count = min(batch, missing)
                 created, committed = store.mutate("builder", lambda m, n=count:
-                                                  _create_entities(m, n, len(built.plans)))
+                                                  _create_entities(m, n, len(built.plans),
+                                                                   goal_chars))
                 built.plans += [key[1] for key in created if key[0] == "plan"]
                 built.memory += [key[1] for key in created if key[0] == "memory"]
             else:
                 batch = min(batch, len(built.plans))
                 _, committed = store.mutate("builder", lambda m, n=batch, at=built.events:
-                                            _update_plans(m, built.plans, at, n))
+                                            _update_plans(m, built.plans, at, n, goal_chars))
             built.events += committed.count
             if built.events - reported >= max(events // 10, PROGRESS_EVERY_EVENTS):
                 reported = built.events
@@ -99,26 +102,31 @@ def build_agent_store(root: str, events: int, progress: Progress = quiet) -> Bui
     return built
 
 
-def _create_entities(m: Mutation, count: int, plans_before: int) -> list[tuple[str, str]]:
+def _create_entities(m: Mutation, count: int, plans_before: int,
+                     goal_chars: int = GOAL_CHARS) -> list[tuple[str, str]]:
     keys = []
     for index in range(count):
         number = plans_before + index
         if index % 2 == 0:
             keys.append(verbs.plan_create(
-                m, f"plan {number}", _text(number),
+                m, f"plan {number}", _text(number, goal_chars),
                 steps=[f"step {s}" for s in range(1, PLAN_STEPS + 1)]))
         else:
-            keys.append(verbs.remember(m, "decision", f"decision {number}", _text(number)))
+            keys.append(verbs.remember(m, "decision", f"decision {number}",
+                                       _text(number, goal_chars)))
     return keys
 
 
-def _update_plans(m: Mutation, plans: list[str], at: int, count: int) -> None:
+def _update_plans(m: Mutation, plans: list[str], at: int, count: int,
+                  goal_chars: int = GOAL_CHARS) -> None:
     for index in range(count):
-        verbs.plan_update(m, plans[(at + index) % len(plans)], goal=_text(at + index))
+        verbs.plan_update(m, plans[(at + index) % len(plans)],
+                          goal=_text(at + index, goal_chars))
 
 
-def _text(number: int) -> str:
-    return (f"goal {number}: " + "keep the journal the truth " * 8)[:GOAL_CHARS]
+def _text(number: int, chars: int = GOAL_CHARS) -> str:
+    phrase = "keep the journal the truth "
+    return (f"goal {number}: " + phrase * (chars // len(phrase) + 1))[:chars]
 
 
 def top_up_tail(root: str, plans: list[str], tail_bytes: int, progress: Progress = quiet) -> int:

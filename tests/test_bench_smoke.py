@@ -20,7 +20,8 @@ from bench.run import main, results_document, run_bench  # noqa: E402
 ROW_KEYS = {"id", "name", "unit", "measured", "baseline", "baseline_name", "ratio", "target",
             "result", "details"}
 EXPECTED_IDS = ["1a", "1b", "2a", "2b", "3a", "3b", "4", "5a", "5b", "5c", "6",
-                "7a", "7b", "7c", "8a", "8b", "9", "10a", "10b", "11a", "11b", "11c"]
+                "7a", "7b", "7c", "8a", "8b", "9", "10a", "10b", "11a", "11b", "11c",
+                "12", "13", "14a", "14b", "14c"]
 
 
 def test_every_row_runs_at_tiny_sizes_and_reports_a_ratio_to_its_baseline(
