@@ -21,7 +21,15 @@ from typing import Any
 import anyio
 import orjson
 
-from journal_core import Store, StoreConfig, StoreError, StoreNotFound, limits, queries
+from journal_core import (
+    InvalidArgument,
+    Store,
+    StoreConfig,
+    StoreError,
+    StoreNotFound,
+    limits,
+    queries,
+)
 from journal_core.layout import (
     GITIGNORE_SELF_CONTAINED,
     Location,
@@ -31,6 +39,7 @@ from journal_core.layout import (
     location_for_root,
     not_found_message,
 )
+from journal_core.store_url import SCHEMES_SERVED, StoreUrl, looks_like_url, parse_store_url
 from journal_core.watch import watcher_for
 
 from . import cli_guard, cli_hook, cli_ui, ops
@@ -41,11 +50,13 @@ DEBUG_ENV = "AGENTJOURNAL_DEBUG"
 TAIL_POLL_S = 0.25  # tail -f looks at least this often (a commit wakes it at once)
 TAIL_LINES_DEFAULT = 20
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-URL_SCHEMES_SERVED: tuple[str, ...] = ()
+URL_SCHEMES_SERVED: tuple[str, ...] = SCHEMES_SERVED
+Target = Location | StoreUrl  # where a store is: a folder, or a database
 
 EPILOG = f"""\
-The store is --store PATH, else ${STORE_ENV}, else the one found from the working
-directory upwards (.agentjournal/, or <git common dir>/agentjournal in a git repository).
+The store is --store PATH (or a postgresql://user@host:5432/db?store=NAME URL), else
+${STORE_ENV}, else the one found from the working directory upwards (.agentjournal/, or
+<git common dir>/agentjournal in a git repository).
 Quick start:  agentjournal init && claude mcp add agentjournal -- agentjournal serve
 """
 
@@ -89,24 +100,23 @@ def store_argument(args: argparse.Namespace) -> str | None:
     return getattr(args, "store", None) or os.environ.get(STORE_ENV) or None
 
 
-def check_store_argument(value: str) -> None:
-    """A URL is never taken for a folder name (``postgresql://x`` would make a folder
-    ``postgresql:``)."""
-    if "://" in value:
-        scheme = value.split("://", 1)[0]
-        if scheme not in URL_SCHEMES_SERVED:
-            served = ", ".join(f"{s}://" for s in URL_SCHEMES_SERVED) or "none yet"
-            raise UsageError(f"--store {value.split('@')[-1][:80]!r} looks like a URL of a scheme "
-                             f"agentjournal does not serve ({scheme}://; served: {served}); "
-                             "give a folder path")
+def check_store_argument(value: str) -> StoreUrl | None:
+    """The database a URL names (postgresql://); a URL of any other scheme is refused,
+    never taken for a folder name (``mysql://x`` would make a folder ``mysql:``)."""
+    if not looks_like_url(value):
+        return None
+    try:
+        return parse_store_url(value)
+    except InvalidArgument as exc:
+        raise UsageError(f"--store: {exc}") from None
 
 
-def locate(args: argparse.Namespace) -> Location:
+def locate(args: argparse.Namespace) -> Target:
     """The store a command works on (it must exist, except for init)."""
     given = store_argument(args)
     if given is not None:
-        check_store_argument(given)
-        return location_for_root(given)
+        url = check_store_argument(given)
+        return url if url is not None else location_for_root(given)
     found = find_store(os.getcwd())
     if found is None:
         raise StoreNotFound(not_found_message(os.getcwd()))
@@ -231,19 +241,31 @@ def _non_negative(text: str) -> int:
 
 
 # -- commands ---------------------------------------------------------------------------
-def init_location(args: argparse.Namespace) -> Location:
+def init_location(args: argparse.Namespace) -> Target:
     given = store_argument(args)
     if given is not None:
-        check_store_argument(given)
-        return location_for_root(given)
+        url = check_store_argument(given)
+        return url if url is not None else location_for_root(given)
     existing = find_store(os.getcwd())
     if existing is not None:
         return existing
     return location_for_init(os.getcwd(), args.track if hasattr(args, "track") else "none")
 
 
-def create_store(location: Location) -> tuple[Store, bool]:
-    """Open the store at ``location``, creating it (and its .gitignore) if needed."""
+def create_store(location: Target) -> tuple[Store, bool]:
+    """Open the store at ``location``, creating it (and its .gitignore) if needed; a
+    database store's schema is created or migrated first (idempotent)."""
+    if isinstance(location, StoreUrl):
+        from journal_core.pg_backend import PgBackend
+
+        backend = PgBackend(location)
+        try:
+            backend.prepare()
+            existed = backend.store_info() is not None
+        except BaseException:
+            backend.close()
+            raise
+        return Store(backend=backend, config=StoreConfig(projections="off")), not existed
     existed = location.exists
     store = Store(location, StoreConfig(projections="sync"), create=True)
     wrote = False
@@ -254,6 +276,15 @@ def create_store(location: Location) -> tuple[Store, bool]:
                 handle.write(GITIGNORE_SELF_CONTAINED)
             wrote = True
     return store, not existed or wrote
+
+
+def where_text(store: Store) -> str:
+    """What init and status say about where the store is."""
+    url = getattr(store.backend, "url", None)
+    if isinstance(url, StoreUrl):
+        return (f"a PostgreSQL store: schema {url.store} of the database (every server "
+                "naming this URL, on any machine, shares it)")
+    return describe(store.location)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -268,7 +299,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         verb = "already initialized" if existed else "initialized"
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"{verb} {store.root} (store {store.store_id}, head seq {store.head_seq}): "
-            f"{describe(store.location)}")
+            f"{where_text(store)}")
     finally:
         store.close()
     return cli_guard.cmd_git_hooks(args) if getattr(args, "git_hooks", False) else 0
@@ -336,7 +367,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = open_existing(args)
     try:
         status = queries.journal_status(store)
-        status["location"] = describe(store.location)
+        status["location"] = where_text(store)
     finally:
         store.close()
     if args.json:
