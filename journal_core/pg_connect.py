@@ -104,13 +104,14 @@ class ConnectionPool:
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
-        conn = self._take()
+        conn = self.take()
         try:
             yield conn
         finally:
-            self._give(conn)
+            self.give(conn)
 
-    def _take(self) -> Any:
+    def take(self) -> Any:
+        """A connection of the pool (give it back with ``give``)."""
         deadline = time.monotonic() + limits.pg_pool_wait_s
         with self._cond:
             while True:
@@ -138,7 +139,16 @@ class ConnectionPool:
         self.made += 1
         return conn
 
-    def _give(self, conn: Any) -> None:
+    def replace(self, dead: Any) -> Any:
+        """A new connection in place of a dead one the caller holds (the count stays; when
+        this raises, the caller still holds the dead one and gives it back)."""
+        _close_quietly(dead)
+        self.discard_idle()
+        conn = connect(self.dsn, application_name=self.application_name)
+        self.made += 1
+        return conn
+
+    def give(self, conn: Any) -> None:
         psycopg = driver()
         healthy = not (conn.closed or conn.broken) and \
             conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE

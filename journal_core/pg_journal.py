@@ -101,18 +101,29 @@ class PgJournal:
             finally:
                 hold.depth -= 1
             return
-        with self.pool.connection() as conn:
-            hold = Hold(conn, actor, wait_s)
-            self._local.hold = hold
-            try:
-                self.lock(hold)
-                yield PgTransaction(self, hold)
-                self._finish(hold)
-            except BaseException:
-                self._abandon(hold)
+        hold = Hold(self.pool.take(), actor, wait_s)
+        self._local.hold = hold
+        try:
+            self._first_lock(hold)
+            yield PgTransaction(self, hold)
+            self._finish(hold)
+        except BaseException:
+            self._abandon(hold)
+            raise
+        finally:
+            self._local.hold = None
+            self.pool.give(hold.conn)
+
+    def _first_lock(self, hold: Hold) -> None:
+        """Take the lock; a pooled connection found dead (the database restarted since it
+        was last used) is replaced once: nothing was sent on it, nothing was written."""
+        try:
+            self.lock(hold)
+        except NotApplied:
+            if not (hold.conn.closed or hold.conn.broken):
                 raise
-            finally:
-                self._local.hold = None
+            hold.conn = self.pool.replace(hold.conn)
+            self.lock(hold)
 
     def lock(self, hold: Hold) -> None:
         """Open a database transaction and take the head row's lock in it (bounded)."""
