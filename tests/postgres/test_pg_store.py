@@ -23,9 +23,9 @@ from journal_core import (
     StoreError,
     StoreNotFound,
     limits,
+    pg_schema,
     verbs,
 )
-from journal_core import pg_schema
 from journal_core.store_url import parse_store_url
 
 
@@ -78,7 +78,7 @@ def test_init_creates_the_schema_once_with_its_version_and_can_run_again(
     code, _, err = run_cli(capsys, "--store", pg_url, "init")
     assert code == 0 and "already initialized" in err
     assert admin(f'SELECT value FROM "{schema_of(pg_url)}".meta ORDER BY key') == first
-    assert [row[0] for row in first][0] == pg_schema.SCHEMA_VERSION
+    assert first[0][0] == pg_schema.SCHEMA_VERSION
 
 
 def test_an_older_schema_asks_for_init_which_migrates_it_and_a_newer_one_is_refused(
@@ -168,7 +168,7 @@ def test_a_database_that_is_down_fails_a_mutation_fast_and_the_store_recovers(
         good = pool.dsn
         pool.dsn = "postgresql://postgres@127.0.0.1:1/test"  # the database is gone
         pool.discard_idle()
-        with pytest.raises(NotApplied, match="unreachable.*nothing was written"):
+        with pytest.raises(NotApplied, match=r"unreachable.*nothing was written"):
             store.mutate("ann", lambda m: verbs.remember(m, "note", "lost", "never"))
         pool.dsn = good  # it is back
         store.mutate("ann", lambda m: verbs.remember(m, "note", "kept", "after"))
