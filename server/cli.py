@@ -42,7 +42,7 @@ from journal_core.layout import (
 from journal_core.store_url import SCHEMES_SERVED, StoreUrl, looks_like_url, parse_store_url
 from journal_core.watch import watcher_for
 
-from . import cli_guard, cli_hook, cli_ui, ops
+from . import cli_guard, cli_hook, cli_project, cli_token, cli_ui, ops
 
 STORE_ENV = "AGENTJOURNAL_STORE"
 ACTOR_ENV = "AGENTJOURNAL_ACTOR"
@@ -72,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     command = {"init": cmd_init, "serve": cmd_serve, "status": cmd_status, "tail": cmd_tail,
-               **ops.COMMANDS, **cli_hook.COMMANDS, **cli_guard.COMMANDS, **cli_ui.COMMANDS}
+               **ops.COMMANDS, **cli_hook.COMMANDS, **cli_guard.COMMANDS, **cli_ui.COMMANDS,
+               **cli_token.COMMANDS, **cli_project.COMMANDS}
     try:
         return command[args.command](args)
     except UsageError as exc:
@@ -157,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_hook.add_parsers(commands, common)
     cli_guard.add_parsers(commands, common)
     cli_ui.add_parsers(commands, common)
+    cli_token.add_parsers(commands, common)
+    cli_project.add_parsers(commands, common)
     return parser
 
 
@@ -203,6 +206,9 @@ def _serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
                        "client's name)")
     serve.add_argument("--init", action="store_true",
                        help="create the store first if there is none (as `init` would)")
+    serve.add_argument("--token-file", default=None, metavar="FILE",
+                       help="per-client tokens (agentjournal token add); default "
+                       "$AGENTJOURNAL_TOKEN_FILE")
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="WARNING",
                        help="stderr log level (default WARNING)")
 
@@ -319,12 +325,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(stream=sys.stderr, level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .tokens import TOKEN_FILE_ENV, TokenFile
+
     actor = args.actor or os.environ.get(ACTOR_ENV) or None
     token = os.environ.get(TOKEN_ENV) or None
+    token_path = args.token_file or os.environ.get(TOKEN_FILE_ENV) or None
+    tokens = TokenFile(token_path) if token_path and args.transport == "http" else None
     sock = None
     if args.transport == "http":
         try:
-            check_exposure(args.host, token)
+            check_exposure(args.host, token, tokens)
             sock = bind(args.host, args.port)
         except (ExposureRefused, OSError) as exc:
             sys.stderr.write(f"agentjournal serve: {exc}\n")
@@ -343,15 +353,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"at {endpoint_url(sock)} (dashboard at {dashboard_url(sock)})")
         sys.stderr.write(f"agentjournal: serving the store {store.root}"
                          f"{' (read-only)' if store.read_only else ''} {where}"
-                         f"{' (bearer token required)' if token else ''}\n")
+                         f"{' (bearer token required)' if token or tokens else ''}\n")
         sys.stderr.flush()
         if sock is None:
             anyio.run(server.run_stdio_async)
         else:
             from .web import dashboard_app
 
+            # The dashboard logs in with the single token; with only a token file it
+            # is not served (its pages would be open to anyone who reaches the port).
+            dashboard = dashboard_app(store, token) if token or tokens is None else None
             anyio.run(serve_http, server, sock, args.host, token, args.log_level,
-                      dashboard_app(store, token))
+                      dashboard, tokens)
     finally:
         store.close()
         if sock is not None:

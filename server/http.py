@@ -16,6 +16,8 @@ import uvicorn
 from mcp.server.mcpserver import MCPServer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .tokens import GRANT_KEY, TokenFile
+
 MCP_PATH = "/mcp"
 TOKEN_ENV = "AGENTJOURNAL_TOKEN"
 HTTP_BACKLOG = 128
@@ -35,11 +37,11 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost may resolve anywhere
 
 
-def check_exposure(host: str, token: str | None) -> None:
-    if not token and not is_loopback(host):
+def check_exposure(host: str, token: str | None, tokens: TokenFile | None = None) -> None:
+    if not token and tokens is None and not is_loopback(host):
         raise ExposureRefused(
             f"refusing to listen on {host} without a token: set {TOKEN_ENV} (clients then send "
-            f"'Authorization: Bearer <token>'), or listen on 127.0.0.1"
+            f"'Authorization: Bearer <token>'), or give --token-file, or listen on 127.0.0.1"
         )
 
 
@@ -93,11 +95,14 @@ async def _refuse(send: Send, status: int, code: str, description: str) -> None:
 
 
 class BearerAuth:
-    """ASGI middleware: HTTP requests must carry ``Authorization: Bearer <token>``."""
+    """ASGI middleware: HTTP requests must carry ``Authorization: Bearer <token>``: the
+    single token, or one of a token file's (its grant then goes with the request, for the
+    tools to check the actor and the access: server/tokens.py)."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, tokens: TokenFile | None = None) -> None:
         self.app = app
-        self.token = token.encode()
+        self.token = token.encode() if token else None
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.authorized(scope):
@@ -121,8 +126,16 @@ class BearerAuth:
         for name, value in scope.get("headers") or []:
             if name == b"authorization":
                 scheme, _, credentials = value.partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(
-                    credentials.strip(), self.token)
+                if scheme.lower() != b"bearer":
+                    return False
+                credentials = credentials.strip()
+                if self.token is not None and hmac.compare_digest(credentials, self.token):
+                    return True
+                grant = self.tokens.grant_for(credentials) if self.tokens else None
+                if grant is not None:
+                    scope.setdefault("state", {})[GRANT_KEY] = grant
+                    return True
+                return False
         return False
 
 
@@ -143,13 +156,13 @@ class BesideMcp:
 
 
 def http_app(server: MCPServer, host: str, token: str | None, port: int = 0,
-             dashboard: ASGIApp | None = None) -> ASGIApp:
+             dashboard: ASGIApp | None = None, tokens: TokenFile | None = None) -> ASGIApp:
     """The ASGI app: the SDK's streamable HTTP app at /mcp, behind the token when set, the
     dashboard (if given) everywhere else, and all of it behind the Host/Origin guard on a
     loopback address."""
     app: ASGIApp = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
-    if token:
-        app = BearerAuth(app, token)
+    if token or tokens is not None:
+        app = BearerAuth(app, token, tokens)
     if dashboard is not None:
         app = BesideMcp(app, dashboard)
     if is_loopback(host):
@@ -173,11 +186,13 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 async def serve_http(server: MCPServer, sock: socket.socket, host: str, token: str | None,
-                     log_level: str = "warning", dashboard: ASGIApp | None = None) -> None:
+                     log_level: str = "warning", dashboard: ASGIApp | None = None,
+                     tokens: TokenFile | None = None) -> None:
     """Serve until interrupted (uvicorn handles SIGINT and SIGTERM)."""
-    check_exposure(host, token)
+    check_exposure(host, token, tokens)
     config = uvicorn.Config(
-        http_app(server, host, token, sock.getsockname()[1], dashboard), log_config=None,
+        http_app(server, host, token, sock.getsockname()[1], dashboard, tokens),
+        log_config=None,
         log_level=log_level.lower(),
         access_log=False, lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )

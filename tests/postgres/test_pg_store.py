@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +288,46 @@ def _entities(image: dict[tuple[str, str], tuple[int, Any]]) -> dict[tuple[str, 
 def test_the_database_url_of_the_tests_is_reachable() -> None:
     require_postgres()
     assert admin("SELECT 1") == [(1,)], database_url()
+
+
+# -- the git-diffable face ----------------------------------------------------------------------
+def test_project_writes_the_projection_files_and_keeps_them_up_to_date_with_follow(
+    pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import subprocess
+
+    from support.mcp import child_env
+
+    folder = tmp_path / "face"
+    with Store(pg_url) as store:
+        first, _ = store.mutate("ann", lambda m: verbs.remember(m, "decision", "pg", "yes"))
+    code, _, err = run_cli(capsys, "--store", pg_url, "project", str(folder))
+    assert code == 0 and "wrote 1 projection file" in err
+    path = folder / "state" / "memory" / f"{first[1]}.json"
+    assert '"title": "pg"' in path.read_text(encoding="utf-8")
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "agentjournal", "project", str(folder), "--follow"],
+        env=child_env(pg_url), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert follower.stderr is not None
+        assert "wrote" in follower.stderr.readline().decode()  # it is following now
+        with Store(pg_url, create=False) as store:
+            later, _ = store.mutate("bob", lambda m: verbs.remember(m, "trap", "t", "later"))
+        written = folder / "state" / "memory" / f"{later[1]}.json"
+        deadline = time.monotonic() + 20  # bounded: woken by NOTIFY, it takes a moment
+        while not written.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert written.exists() and '"title": "t"' in written.read_text(encoding="utf-8")
+    finally:
+        follower.terminate()
+        follower.wait(10)
+        if follower.stderr is not None:
+            follower.stderr.close()
+
+
+def test_project_refuses_a_local_store(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    Store(str(tmp_path / "local")).close()
+    code, _, err = run_cli(capsys, "--store", str(tmp_path / "local"), "project",
+                           str(tmp_path / "face"))
+    assert code == 2 and "local store" in err
