@@ -21,7 +21,7 @@ from mcp.types import Implementation
 
 from journal_core import Store, verbs
 
-from . import dashboard, touch, workload
+from . import dashboard, postgres, touch, workload
 from .children import WORKER, run_together
 from .report import Row, Target, median, percentile
 from .workload import PYTHON, BuiltStore, Progress
@@ -403,6 +403,7 @@ TITLES = {
     "7": "lock wait with many agent processes",
     **touch.TITLES,
     "11": "dashboard: board render, page weight, live feed latency",
+    **postgres.TITLES,
 }
 ROWS: dict[str, Callable[[Workspace, Sizes], list[Row]]] = {
     "1": row_claim_latency,
@@ -414,4 +415,5 @@ ROWS: dict[str, Callable[[Workspace, Sizes], list[Row]]] = {
     "7": row_lock_wait,
     **touch.ROWS,
     "11": dashboard.row_dashboard,
+    **postgres.ROWS,
 }

@@ -34,6 +34,7 @@ TOKEN_FILE_FORMAT = 1
 ACCESS = ("read-write", "read-only")
 TOKEN_BYTES = 32
 TOKEN_PREFIX = "ajt_"
+CURSOR_TOOLS = frozenset({"ack"})  # move the caller's own cursor: allowed to read-only tokens
 GRANT_KEY = "agentjournal_grant"  # where the HTTP layer leaves the caller's grant (scope state)
 
 
@@ -57,7 +58,7 @@ class Grant:
                                f"{', '.join(self.actors)}; not as {actor!r}")
 
     def check_write(self, tool: str) -> None:
-        if self.access != "read-write":
+        if self.access != "read-write" and tool not in CURSOR_TOOLS:
             raise ActorRefused(f"the token {self.name!r} is read-only: {tool} writes")
 
 
