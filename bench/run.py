@@ -54,6 +54,9 @@ the repository, or under --dir):
                                             vs opening the store / importing journal_core
   11  dashboard: the board of 50 plans + 500 memory items rendered server-side (≤ 50 ms
      p50) vs queries.list_items; its page weight (< 200 KB); commit to live feed (≤ 1 s)
+  12  PostgreSQL: claim p50 vs a raw INSERT + COMMIT (≤ 2x); 8 writer processes vs 8 of
+     raw INSERT + COMMIT (≥ 0.5x); wait woken through NOTIFY, p50/p99 (left out without
+     a database: $AGENTJOURNAL_BENCH_POSTGRES, else 127.0.0.1:5432/test)
 
 The full run takes about 17 minutes (most of it building the 1M-event store); --quick
 (about 4 minutes) uses 20k events for rows 4-5 and 10, and 100k for row 6."""

@@ -25,7 +25,7 @@ import pytest
 from support.kill_storm import PLAN_STEPS, StormSize, run_round
 from support.mcp import SUBPROCESS_TEST_S, call, stdio_server
 from support.postgres import (
-    admin,
+    database_url,
     drop_store,
     new_store_name,
     require_postgres,
@@ -55,23 +55,29 @@ MCP_LONG = StormSize(rounds=60, writers=2, servers=3, rounds_per_store=6,
 WRITER_ARGS = ["--tolerate-faults"]  # an ended connection fails a call: not acknowledged
 
 
-def audit_table(name: str) -> JournalAudit:
-    """Every row of the store's records table, parsed by the codec alone."""
+def audit_table(name: str) -> tuple[JournalAudit, int]:
+    """Every row of the store's records table, parsed by the codec alone, and the head row,
+    read in one snapshot (a killed writer's COMMIT may still land while we look)."""
+    import psycopg
+
     audit = JournalAudit()
-    for (line,) in admin(f'SELECT line FROM "{name}".records ORDER BY seq'):
+    with psycopg.connect(database_url()) as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        head = conn.execute(f'SELECT head_seq FROM "{name}".head').fetchone()
+        rows = conn.execute(f'SELECT line FROM "{name}".records ORDER BY seq').fetchall()
+    for (line,) in rows:
         record = decode_line(bytes(line))
         audit.records.append(record)
         audit.by_seq.setdefault(record["seq"], []).append(record)
-    return audit
+    return audit, int(head[0]) if head else 0
 
 
 def check_store(url: str, name: str, api_acks: list[dict[str, Any]],
                 mcp_acks: list[dict[str, Any]]) -> list[str]:
     store = Store(url, create=False)
     try:
-        audit = audit_table(name)
+        audit, head = audit_table(name)
         problems = seq_problems(audit) + claim_problems(audit)
-        head = admin(f'SELECT head_seq FROM "{name}".head')[0][0]
         if head != max(audit.by_seq, default=0):
             problems.append(f"the head row says {head}, the records end at "
                             f"{max(audit.by_seq, default=0)}")
@@ -148,7 +154,7 @@ def run_storm(tmp_path: Path, size: StormSize, seed: int,
             stop, thread = terminator.during(name) if terminate else (None, None)
             try:
                 api, mcp, killed = run_round(url, size, rng, plans, logs, round_no,
-                                             WRITER_ARGS)
+                                             WRITER_ARGS, startup_exits_ok=terminate)
             finally:
                 if stop is not None and thread is not None:
                     stop.set()
@@ -190,7 +196,7 @@ def test_servers_killed_and_connections_ended_mid_storm_lose_no_acknowledged_cal
                          f"mid-round): {kills} kills, {ended} connections ended in "
                          f"{rounds_hit} of {size.rounds} rounds, {acked} acknowledged calls "
                          f"checked, seed {seed}")
-    assert kills >= size.rounds * (size.writers + size.servers) * 0.9
+    assert kills >= size.rounds * (size.writers + size.servers) * 0.7  # some exit at start
     assert rounds_hit >= size.rounds * 0.8, "connections were ended in too few rounds"
     assert acked > size.rounds, "the servers acknowledged almost nothing: storm too short"
 

@@ -142,11 +142,14 @@ class Victim:
 
 
 def run_round(root: Path | str, size: StormSize, rng: random.Random, plans: list[str],
-              logs: Path, round_no: int, writer_args: list[str],
+              logs: Path, round_no: int, writer_args: list[str], *,
+              startup_exits_ok: bool = False,
               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """Start the round's writers and servers, SIGKILL each at a random moment; return the
     acknowledged API and MCP mutations and the number of processes killed alive.
-    ``writer_args`` go to every writer (storm_writer.py's options)."""
+    ``writer_args`` go to every writer (storm_writer.py's options); ``startup_exits_ok``:
+    a child may exit before it is ready (its store's database ended its connections while
+    it opened the store, and it said so and stopped) -- nothing to kill then."""
     victims = []
     with open(logs / f"round-{round_no}.stderr", "ab") as stderr:
         for index in range(size.writers):
@@ -168,7 +171,7 @@ def run_round(root: Path | str, size: StormSize, rng: random.Random, plans: list
         victim.kill_at = started + rng.uniform(0, window) if window else None
     pump = Pump(v.child for v in victims)
     try:
-        kills = storm(pump, victims, size, rng)
+        kills = storm(pump, victims, size, rng, startup_exits_ok)
         pump.drain()
     finally:
         for victim in victims:
@@ -186,7 +189,8 @@ def run_round(root: Path | str, size: StormSize, rng: random.Random, plans: list
     return api, mcp, kills
 
 
-def storm(pump: Pump, victims: list[Victim], size: StormSize, rng: random.Random) -> int:
+def storm(pump: Pump, victims: list[Victim], size: StormSize, rng: random.Random,
+          startup_exits_ok: bool = False) -> int:
     """Pump output, schedule each kill once its child is ready, kill when due."""
     kills = 0
     give_up = time.monotonic() + READY_WAIT_S + size.kill_window_s
@@ -199,6 +203,10 @@ def storm(pump: Pump, victims: list[Victim], size: StormSize, rng: random.Random
             if victim.driver is not None:
                 victim.driver.on_lines()
             ready = victim.driver.ready if victim.driver else is_ready(victim.child)
+            if startup_exits_ok and not ready and not victim.killed and \
+                    victim.child.proc.poll() is not None:
+                victim.killed = True  # it stopped by itself before it was ready
+                continue
             if victim.kill_at is None and ready:
                 victim.kill_at = now + rng.uniform(0, size.kill_window_s)
             if not victim.killed and victim.kill_at is not None and now >= victim.kill_at:
