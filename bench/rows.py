@@ -21,7 +21,7 @@ from mcp.types import Implementation
 
 from journal_core import Store, verbs
 
-from . import dashboard, hotpath, touch, workload
+from . import dashboard, hotpath, postgres, touch, workload
 from .children import WORKER, run_together
 from .report import Row, Target, median, percentile
 from .workload import PYTHON, SERVED, BuiltStore, Progress
@@ -412,6 +412,7 @@ TITLES = {
     **touch.TITLES,
     "11": "dashboard: board render, page weight, live feed latency",
     **hotpath.TITLES,
+    **postgres.TITLES,
 }
 ROWS: dict[str, Callable[[Workspace, Sizes], list[Row]]] = {
     "1": row_claim_latency,
@@ -424,4 +425,5 @@ ROWS: dict[str, Callable[[Workspace, Sizes], list[Row]]] = {
     **touch.ROWS,
     "11": dashboard.row_dashboard,
     **hotpath.ROWS,
+    **postgres.ROWS,
 }

@@ -59,6 +59,9 @@ the repository, or under --dir):
   13  claim over a stdio server, p50        vs a no-op tool over stdio + write+fsync (≤ 1.3x)
   14  peak memory of export, import, doctor --verify-journal on a 60k-event (68 MB) store
                                             vs a Python importing the CLI (≤ 100 MB each)
+  15  PostgreSQL: claim p50 vs a raw INSERT + COMMIT (≤ 2x); 8 writer processes vs 8 of
+     raw INSERT + COMMIT (≥ 0.5x); wait woken through NOTIFY, p50/p99 (left out without
+     a database: $AGENTJOURNAL_BENCH_POSTGRES, else 127.0.0.1:5432/test)
 
 The full run takes about 17 minutes (most of it building the 1M-event store; rows 12-14 add
 a few); --quick (about 4 minutes) uses 20k events for rows 4-5 and 10, 100k for row 6 and

@@ -42,6 +42,7 @@ from .errors import (
     StoreError,
     StoreIOError,
     StoreNotFound,
+    StoreUnavailable,
     SymlinkRefused,
     UserError,
 )
@@ -56,7 +57,8 @@ __all__ = [
     "JournalReplaced", "LockTimeout", "Memory", "Message", "Mutation", "NotApplied",
     "NotFound", "OutcomeUnknown", "PayloadTooLarge", "Plan", "ReadOnlyStore", "RecordInvalid",
     "RequestReused", "SimulatedCrash", "Step", "Store", "StoreConfig", "StoreCorrupt",
-    "StoreError", "StoreIOError", "StoreNotFound", "SymlinkRefused", "UserError", "board",
+    "StoreError", "StoreIOError", "StoreNotFound", "StoreUnavailable", "SymlinkRefused",
+    "UserError", "board",
     "claim_overview", "doctor", "events", "federation", "health", "limits", "open_store",
     "queries", "revisions", "supersession", "verbs", "waiting", "writer_id",
 ]

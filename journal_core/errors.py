@@ -95,6 +95,11 @@ class OutcomeUnknown(StoreIOError):
     Retrying with the same ``request_id`` is safe: a repeat returns the first answer."""
 
 
+class StoreUnavailable(StoreIOError):
+    """The store's database cannot be reached (down, restarting, a network fault). Nothing
+    was read or written by the call that hears it; the store recovers once it is back."""
+
+
 class ReadOnlyStore(StoreError):
     """The store can be read but not written (a read-only file system or folder)."""
 

@@ -160,3 +160,13 @@ revision_text_lines_max = 200  # lines of a text field's line diff
 revision_text_diff_chars_min = 120  # longer strings (or with a line break) get a line diff
 revision_text_diff_context_lines = 1  # unchanged lines shown around a change
 supersession_chain_max = 20  # older items followed back from one memory item
+
+# PostgreSQL (pg_connect.py, pg_journal.py, pg_backend.py)
+pg_connections_max = 4  # connections one open store holds at most: the pool and the listener
+pg_connect_s = 5.0  # a connection attempt gives up after this long
+pg_pool_wait_s = 5.0  # a caller waits this long for a free connection of the pool
+pg_statement_s = 30.0  # a statement (never the lock wait) is cancelled after this long
+pg_read_chunk_records = 1000  # records one query of a follower or a scan reads at most
+pg_checkpoint_every_records = 10_000  # a checkpoint is due after this many records
+pg_store_name_chars_max = 48  # a store name (its schema) leaves room for its NOTIFY channel
+pg_listen_retry_s = 1.0  # a lost LISTEN connection is made again this often

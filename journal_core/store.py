@@ -45,6 +45,7 @@ from .opening import open_replica, plan_restart
 from .reads import entity_view, family_views, view
 from .record import payload_bytes
 from .replay import State
+from .store_url import StoreUrl, looks_like_url, parse_store_url
 from .unseen import ack, gap_summary, read_unseen
 from .vocabulary import FAMILIES
 
@@ -66,7 +67,7 @@ class Store:
 
     def __init__(
         self,
-        root: str | Location | None = None,
+        root: str | Location | StoreUrl | None = None,
         config: StoreConfig | None = None,
         *,
         fileio: FileIO | None = None,
@@ -74,13 +75,20 @@ class Store:
         create: bool = True,
         backend: Backend | None = None,
     ) -> None:
-        """A store in a folder (``root``, the local backend), or on any ``backend``."""
+        """A store in a folder (``root``, the local backend), at a ``postgresql://`` URL
+        (``root`` as a string or a ``StoreUrl``), or on any ``backend``."""
         self.config = config or StoreConfig()
         self.now = now
         self.fileio = fileio or FileIO()
         self.location: Location | None
+        if backend is None and isinstance(root, str) and looks_like_url(root):
+            root = parse_store_url(root)  # refuses a scheme not served: never a folder
+        if isinstance(root, StoreUrl):
+            from .pg_backend import PgBackend  # psycopg is optional: only for such a store
+
+            backend = PgBackend(root)
         if backend is None:
-            if root is None:
+            if root is None or isinstance(root, StoreUrl):
                 raise InvalidArgument("a store needs a folder (root) or a backend")
             self.location = root if isinstance(root, Location) else location_for_root(root)
             backend = LocalBackend(self.location, self.fileio, LocalConfig(

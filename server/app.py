@@ -25,6 +25,7 @@ from journal_core import Store
 
 from . import __version__
 from .errors import translate_errors
+from .tokens import ActorRefused, grant_of
 from .tools import JournalTools
 
 SERVER_NAME = "agentjournal"
@@ -117,6 +118,12 @@ class StrictTool(Tool):
     async def run(self, arguments: dict[str, Any], context: Any,
                   convert_result: bool = False) -> Any:
         self._refuse_unknown(arguments)
+        grant = grant_of(context)
+        if grant is not None and not (self.annotations and self.annotations.read_only_hint):
+            try:
+                grant.check_write(self.name)
+            except ActorRefused as exc:
+                raise ToolError(f"{exc}; nothing was written") from exc
         try:
             self.fn_metadata.validate_arguments(arguments)
         except ValidationError as exc:

@@ -21,7 +21,15 @@ from typing import Any
 import anyio
 import orjson
 
-from journal_core import Store, StoreConfig, StoreError, StoreNotFound, limits, queries
+from journal_core import (
+    InvalidArgument,
+    Store,
+    StoreConfig,
+    StoreError,
+    StoreNotFound,
+    limits,
+    queries,
+)
 from journal_core.layout import (
     GITIGNORE_SELF_CONTAINED,
     Location,
@@ -31,9 +39,10 @@ from journal_core.layout import (
     location_for_root,
     not_found_message,
 )
+from journal_core.store_url import SCHEMES_SERVED, StoreUrl, looks_like_url, parse_store_url
 from journal_core.watch import watcher_for
 
-from . import cli_client, cli_guard, cli_hook, cli_ui, ops
+from . import cli_client, cli_guard, cli_hook, cli_project, cli_token, cli_ui, ops
 
 STORE_ENV = "AGENTJOURNAL_STORE"
 ACTOR_ENV = "AGENTJOURNAL_ACTOR"
@@ -41,11 +50,13 @@ DEBUG_ENV = "AGENTJOURNAL_DEBUG"
 TAIL_POLL_S = 0.25  # tail -f looks at least this often (a commit wakes it at once)
 TAIL_LINES_DEFAULT = 20
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-URL_SCHEMES_SERVED: tuple[str, ...] = ()
+URL_SCHEMES_SERVED: tuple[str, ...] = SCHEMES_SERVED
+Target = Location | StoreUrl  # where a store is: a folder, or a database
 
 EPILOG = f"""\
-The store is --store PATH, else ${STORE_ENV}, else the one found from the working
-directory upwards (.agentjournal/, or <git common dir>/agentjournal in a git repository).
+The store is --store PATH (or a postgresql://user@host:5432/db?store=NAME URL), else
+${STORE_ENV}, else the one found from the working directory upwards (.agentjournal/, or
+<git common dir>/agentjournal in a git repository).
 Quick start:  agentjournal init --client claude-code   (or cursor, or generic)
 """
 
@@ -61,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     command = {"init": cmd_init, "serve": cmd_serve, "status": cmd_status, "tail": cmd_tail,
-               **ops.COMMANDS, **cli_hook.COMMANDS, **cli_guard.COMMANDS, **cli_ui.COMMANDS}
+               **ops.COMMANDS, **cli_hook.COMMANDS, **cli_guard.COMMANDS, **cli_ui.COMMANDS,
+               **cli_token.COMMANDS, **cli_project.COMMANDS}
     try:
         return command[args.command](args)
     except UsageError as exc:
@@ -89,24 +101,23 @@ def store_argument(args: argparse.Namespace) -> str | None:
     return getattr(args, "store", None) or os.environ.get(STORE_ENV) or None
 
 
-def check_store_argument(value: str) -> None:
-    """A URL is never taken for a folder name (``postgresql://x`` would make a folder
-    ``postgresql:``)."""
-    if "://" in value:
-        scheme = value.split("://", 1)[0]
-        if scheme not in URL_SCHEMES_SERVED:
-            served = ", ".join(f"{s}://" for s in URL_SCHEMES_SERVED) or "none yet"
-            raise UsageError(f"--store {value.split('@')[-1][:80]!r} looks like a URL of a scheme "
-                             f"agentjournal does not serve ({scheme}://; served: {served}); "
-                             "give a folder path")
+def check_store_argument(value: str) -> StoreUrl | None:
+    """The database a URL names (postgresql://); a URL of any other scheme is refused,
+    never taken for a folder name (``mysql://x`` would make a folder ``mysql:``)."""
+    if not looks_like_url(value):
+        return None
+    try:
+        return parse_store_url(value)
+    except InvalidArgument as exc:
+        raise UsageError(f"--store: {exc}") from None
 
 
-def locate(args: argparse.Namespace) -> Location:
+def locate(args: argparse.Namespace) -> Target:
     """The store a command works on (it must exist, except for init)."""
     given = store_argument(args)
     if given is not None:
-        check_store_argument(given)
-        return location_for_root(given)
+        url = check_store_argument(given)
+        return url if url is not None else location_for_root(given)
     found = find_store(os.getcwd())
     if found is None:
         raise StoreNotFound(not_found_message(os.getcwd()))
@@ -147,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_hook.add_parsers(commands, common)
     cli_guard.add_parsers(commands, common)
     cli_ui.add_parsers(commands, common)
+    cli_token.add_parsers(commands, common)
+    cli_project.add_parsers(commands, common)
     return parser
 
 
@@ -201,6 +214,9 @@ def _serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
                        "client's name)")
     serve.add_argument("--init", action="store_true",
                        help="create the store first if there is none (as `init` would)")
+    serve.add_argument("--token-file", default=None, metavar="FILE",
+                       help="per-client tokens (agentjournal token add); default "
+                       "$AGENTJOURNAL_TOKEN_FILE")
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="WARNING",
                        help="stderr log level (default WARNING)")
 
@@ -239,19 +255,31 @@ def _non_negative(text: str) -> int:
 
 
 # -- commands ---------------------------------------------------------------------------
-def init_location(args: argparse.Namespace) -> Location:
+def init_location(args: argparse.Namespace) -> Target:
     given = store_argument(args)
     if given is not None:
-        check_store_argument(given)
-        return location_for_root(given)
+        url = check_store_argument(given)
+        return url if url is not None else location_for_root(given)
     existing = find_store(os.getcwd())
     if existing is not None:
         return existing
     return location_for_init(os.getcwd(), args.track if hasattr(args, "track") else "none")
 
 
-def create_store(location: Location) -> tuple[Store, bool]:
-    """Open the store at ``location``, creating it (and its .gitignore) if needed."""
+def create_store(location: Target) -> tuple[Store, bool]:
+    """Open the store at ``location``, creating it (and its .gitignore) if needed; a
+    database store's schema is created or migrated first (idempotent)."""
+    if isinstance(location, StoreUrl):
+        from journal_core.pg_backend import PgBackend
+
+        backend = PgBackend(location)
+        try:
+            backend.prepare()
+            existed = backend.store_info() is not None
+        except BaseException:
+            backend.close()
+            raise
+        return Store(backend=backend, config=StoreConfig(projections="off")), not existed
     existed = location.exists
     store = Store(location, StoreConfig(projections="sync"), create=True)
     wrote = False
@@ -262,6 +290,15 @@ def create_store(location: Location) -> tuple[Store, bool]:
                 handle.write(GITIGNORE_SELF_CONTAINED)
             wrote = True
     return store, not existed or wrote
+
+
+def where_text(store: Store) -> str:
+    """What init and status say about where the store is."""
+    url = getattr(store.backend, "url", None)
+    if isinstance(url, StoreUrl):
+        return (f"a PostgreSQL store: schema {url.store} of the database (every server "
+                "naming this URL, on any machine, shares it)")
+    return describe(store.location)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -278,7 +315,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         verb = "already initialized" if existed else "initialized"
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"{verb} {store.root} (store {store.store_id}, head seq {store.head_seq}): "
-            f"{describe(store.location)}")
+            f"{where_text(store)}")
     finally:
         store.close()
     if args.client is not None:
@@ -300,12 +337,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(stream=sys.stderr, level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .tokens import TOKEN_FILE_ENV, TokenFile
+
     actor = args.actor or os.environ.get(ACTOR_ENV) or None
     token = os.environ.get(TOKEN_ENV) or None
+    token_path = args.token_file or os.environ.get(TOKEN_FILE_ENV) or None
+    tokens = TokenFile(token_path) if token_path and args.transport == "http" else None
     sock = None
     if args.transport == "http":
         try:
-            check_exposure(args.host, token)
+            check_exposure(args.host, token, tokens)
             sock = bind(args.host, args.port)
         except (ExposureRefused, OSError) as exc:
             sys.stderr.write(f"agentjournal serve: {exc}\n")
@@ -324,15 +365,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"at {endpoint_url(sock)} (dashboard at {dashboard_url(sock)})")
         sys.stderr.write(f"agentjournal: serving the store {store.root}"
                          f"{' (read-only)' if store.read_only else ''} {where}"
-                         f"{' (bearer token required)' if token else ''}\n")
+                         f"{' (bearer token required)' if token or tokens else ''}\n")
         sys.stderr.flush()
         if sock is None:
             anyio.run(server.run_stdio_async)
         else:
             from .web import dashboard_app
 
+            # The dashboard logs in with the single token; with only a token file it
+            # is not served (its pages would be open to anyone who reaches the port).
+            dashboard = dashboard_app(store, token) if token or tokens is None else None
             anyio.run(serve_http, server, sock, args.host, token, args.log_level,
-                      dashboard_app(store, token))
+                      dashboard, tokens)
     finally:
         store.close()
         if sock is not None:
@@ -348,7 +392,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = open_existing(args)
     try:
         status = queries.journal_status(store)
-        status["location"] = describe(store.location)
+        status["location"] = where_text(store)
     finally:
         store.close()
     if args.json:

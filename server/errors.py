@@ -38,6 +38,7 @@ from journal_core import (
     PayloadTooLarge,
     ReadOnlyStore,
     StoreError,
+    StoreUnavailable,
     UserError,
 )
 
@@ -68,6 +69,8 @@ def tool_message(exc: UserError | LockTimeout | ReadOnlyStore | StoreError) -> s
         return f"{exc}; {LOCK_HINT}"
     if isinstance(exc, OutcomeUnknown):
         return f"the outcome is unknown: {exc}; {UNKNOWN_HINT}"
+    if isinstance(exc, StoreUnavailable):
+        return f"{exc}; retry in a moment (the server reconnects by itself)"
     if isinstance(exc, NotApplied):
         return f"the store could not write: {exc}; retrying is safe"
     if isinstance(exc, ReadOnlyStore):
@@ -104,7 +107,7 @@ def translated(tool: str) -> Iterator[None]:
     except (NotApplied, OutcomeUnknown) as exc:
         logger.warning("tool %s: %s", tool, exc)
         raise ToolError(tool_message(exc)) from exc
-    except (UserError, LockTimeout, ReadOnlyStore) as exc:
+    except (UserError, LockTimeout, ReadOnlyStore, StoreUnavailable) as exc:
         raise ToolError(tool_message(exc)) from exc
     except StoreError as exc:
         logger.exception("store fault in tool %s", tool)

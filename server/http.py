@@ -18,6 +18,8 @@ import uvicorn
 from mcp.server.mcpserver import MCPServer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .tokens import GRANT_KEY, TokenFile
+
 MCP_PATH = "/mcp"
 TOKEN_ENV = "AGENTJOURNAL_TOKEN"
 HTTP_BACKLOG = 128
@@ -39,11 +41,11 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost may resolve anywhere
 
 
-def check_exposure(host: str, token: str | None) -> None:
-    if not token and not is_loopback(host):
+def check_exposure(host: str, token: str | None, tokens: TokenFile | None = None) -> None:
+    if not token and tokens is None and not is_loopback(host):
         raise ExposureRefused(
             f"refusing to listen on {host} without a token: set {TOKEN_ENV} (clients then send "
-            f"'Authorization: Bearer <token>'), or listen on 127.0.0.1"
+            f"'Authorization: Bearer <token>'), or give --token-file, or listen on 127.0.0.1"
         )
 
 
@@ -97,7 +99,9 @@ async def _refuse(send: Send, status: int, code: str, description: str) -> None:
 
 
 class BearerAuth:
-    """ASGI middleware: HTTP requests must carry ``Authorization: Bearer <token>``.
+    """ASGI middleware: HTTP requests must carry ``Authorization: Bearer <token>``: the
+    single token, or one of a token file's (its grant then goes with the request, for the
+    tools to check the actor and the access: server/tokens.py).
 
     A request without it, or with another token, gets **403** with a JSON-RPC error body
     (``id: null``) that says which, and how to send the token. Not 401: under the MCP
@@ -108,9 +112,10 @@ class BearerAuth:
     TypeScript or Python SDK: the former reports the body's text, the latter the JSON-RPC
     error's message."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, tokens: TokenFile | None = None) -> None:
         self.app = app
-        self.token = token.encode()
+        self.token = token.encode() if token else None
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.authorized(scope):
@@ -133,18 +138,26 @@ class BearerAuth:
         for name, value in scope.get("headers") or []:
             if name == b"authorization":
                 scheme, _, credentials = value.partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(
-                    credentials.strip(), self.token)
+                if scheme.lower() != b"bearer":
+                    return False
+                credentials = credentials.strip()
+                if self.token is not None and hmac.compare_digest(credentials, self.token):
+                    return True
+                grant = self.tokens.grant_for(credentials) if self.tokens else None
+                if grant is not None:
+                    scope.setdefault("state", {})[GRANT_KEY] = grant
+                    return True
+                return False
         return False
 
 
 def refusal_message(presented: bool) -> str:
     what = ("the bearer token is wrong" if presented
             else "the bearer token is missing")
-    return (f"agentjournal: {what}. This server takes one fixed token, not OAuth: send "
+    return (f"agentjournal: {what}. This server takes fixed tokens, not OAuth: send "
             f"'Authorization: Bearer <token>' with the value of {TOKEN_ENV} the server was "
-            "started with (a client that does not expand variables in its configuration sends "
-            "'${AGENTJOURNAL_TOKEN}' as it is written)")
+            "started with, or a token of its --token-file (a client that does not expand "
+            "variables in its configuration sends '${AGENTJOURNAL_TOKEN}' as it is written)")
 
 
 class BesideMcp:
@@ -164,13 +177,13 @@ class BesideMcp:
 
 
 def http_app(server: MCPServer, host: str, token: str | None, port: int = 0,
-             dashboard: ASGIApp | None = None) -> ASGIApp:
+             dashboard: ASGIApp | None = None, tokens: TokenFile | None = None) -> ASGIApp:
     """The ASGI app: the SDK's streamable HTTP app at /mcp, behind the token when set, the
     dashboard (if given) everywhere else, and all of it behind the Host/Origin guard on a
     loopback address."""
     app: ASGIApp = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
-    if token:
-        app = BearerAuth(app, token)
+    if token or tokens is not None:
+        app = BearerAuth(app, token, tokens)
     if dashboard is not None:
         app = BesideMcp(app, dashboard)
     if is_loopback(host):
@@ -194,11 +207,13 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 async def serve_http(server: MCPServer, sock: socket.socket, host: str, token: str | None,
-                     log_level: str = "warning", dashboard: ASGIApp | None = None) -> None:
+                     log_level: str = "warning", dashboard: ASGIApp | None = None,
+                     tokens: TokenFile | None = None) -> None:
     """Serve until interrupted (uvicorn handles SIGINT and SIGTERM)."""
-    check_exposure(host, token)
+    check_exposure(host, token, tokens)
     config = uvicorn.Config(
-        http_app(server, host, token, sock.getsockname()[1], dashboard), log_config=None,
+        http_app(server, host, token, sock.getsockname()[1], dashboard, tokens),
+        log_config=None,
         log_level=log_level.lower(),
         access_log=False, lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )

@@ -48,6 +48,7 @@ from .models import (
     Title,
     Ttl,
 )
+from .tokens import grant_of
 
 NO_ACTOR = (
     "no actor: pass `actor` (a stable name such as 'claude-code#2'), or start the server "
@@ -83,7 +84,15 @@ class JournalTools:
 
     # -- helpers ----------------------------------------------------------------------
     def actor_for(self, actor: str | None, ctx: Context | None) -> str:
-        """The explicit argument, else --actor / AGENTJOURNAL_ACTOR, else the client name."""
+        """The explicit argument, else --actor / AGENTJOURNAL_ACTOR, else the client name;
+        one the caller's token allows (HTTP with a token file)."""
+        chosen = self._actor(actor, ctx)
+        grant = grant_of(ctx)
+        if grant is not None:
+            grant.check_actor(chosen)
+        return chosen
+
+    def _actor(self, actor: str | None, ctx: Context | None) -> str:
         if actor:
             return actor
         if self.default_actor:

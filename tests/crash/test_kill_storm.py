@@ -12,52 +12,26 @@ Quick (default): 160 API kills + 48 in MCP rounds = 208 kills. --long: 4,480 + 5
 
 from __future__ import annotations
 
-import contextlib
 import random
-import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from mcp.types import LATEST_PROTOCOL_VERSION
+from support.kill_storm import PLAN_STEPS, StormSize, run_round
 from support.reliability import (
-    READY_WAIT_S,
-    Child,
-    Pump,
-    acks_of,
     api_ack_problems,
     audit_journal,
     claim_problems,
-    is_ready,
     mcp_ack_problems,
     open_checked,
     seq_problems,
-    spawn,
     verify_problems,
-    writer_command,
 )
 
 from journal_core import Store, StoreConfig, verbs
 
 SEGMENT_BYTES = 48_000  # small segments: rolls (and their checkpoints) happen under the kills
 CONFIG = StoreConfig(segment_bytes_max=SEGMENT_BYTES)
-STARTUP_KILL_SHARE = 0.15  # share of kills aimed at start-up (store open), not the workload
-PLAN_STEPS = 8  # storm_writer picks steps s1..s8
-
-
-@dataclass(frozen=True)
-class StormSize:
-    rounds: int
-    writers: int  # API writer processes per round
-    servers: int  # stdio MCP servers per round
-    rounds_per_store: int  # a fresh store every this many rounds keeps doctor runs small
-    kill_window_s: float  # kill at a random moment this long after the child is ready
-    startup_window_s: float  # a start-up kill lands in this window after spawning
-
-
 API_QUICK = StormSize(rounds=40, writers=4, servers=0, rounds_per_store=5,
                       kill_window_s=0.08, startup_window_s=0.3)
 API_LONG = StormSize(rounds=560, writers=8, servers=0, rounds_per_store=8,
@@ -66,175 +40,6 @@ MCP_QUICK = StormSize(rounds=16, writers=1, servers=2, rounds_per_store=4,
                       kill_window_s=0.15, startup_window_s=1.2)
 MCP_LONG = StormSize(rounds=140, writers=1, servers=3, rounds_per_store=8,
                      kill_window_s=0.25, startup_window_s=1.2)
-
-
-# -- the stdio MCP side ---------------------------------------------------------------------
-class McpDriver:
-    """Drives one ``agentjournal serve`` over raw JSON-RPC lines: one call in flight at a
-    time; a call counts as acknowledged when its whole answer line was received."""
-
-    def __init__(self, child: Child, rng: random.Random, plans: list[str]) -> None:
-        self.child = child
-        self.rng = rng
-        self.plans = plans
-        self.seen = 0
-        self.next_id = 1
-        self.pending: dict[int, dict[str, Any]] = {}
-        self.ready = False
-        self.acks: list[dict[str, Any]] = []
-        self.claims: list[str] = []
-        self.follow_up: tuple[str, dict[str, Any], dict[str, Any]] | None = None
-        self.stopped = False  # the server is dead and its pipes closed: only read answers
-
-    def start(self) -> None:
-        self.request("initialize", {"protocolVersion": LATEST_PROTOCOL_VERSION,
-                                    "capabilities": {},
-                                    "clientInfo": {"name": "storm", "version": "0"}}, {})
-
-    def request(self, method: str, params: dict[str, Any], meta: dict[str, Any]) -> None:
-        ident, self.next_id = self.next_id, self.next_id + 1
-        self.pending[ident] = {"method": method, **meta}
-        self.send({"jsonrpc": "2.0", "id": ident, "method": method, "params": params})
-
-    def send(self, message: dict[str, Any]) -> None:
-        with contextlib.suppress(OSError):  # killed under us: this server's round is over
-            self.child.send(orjson.dumps(message).decode() + "\n")
-
-    def on_lines(self) -> None:
-        while self.seen < len(self.child.lines):
-            line = self.child.lines[self.seen]
-            self.seen += 1
-            answer = orjson.loads(line)
-            meta = self.pending.pop(answer.get("id"), None)
-            if meta is None:
-                continue  # a notification or log line of the server
-            if meta["method"] == "initialize":
-                self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-                self.ready = True
-            else:
-                self.on_tool_answer(meta, answer)
-            self.next_call()
-
-    def on_tool_answer(self, meta: dict[str, Any], answer: dict[str, Any]) -> None:
-        result = answer.get("result") or {}
-        content = result.get("structuredContent")
-        if result.get("isError") or content is None:
-            return  # refused (claim held, step done): nothing was written
-        ack = {"op": meta["op"], "key": [content["item_type"], content["item_id"]],
-               "rev": content["entity_rev"],  # a stale answer (store busy) knows no seq
-               "seq": None if content.get("stale") else content["seq"],
-               **{k: v for k, v in meta.items() if k in ("plan", "step")}}
-        self.acks.append(ack)
-        if meta["op"] == "claim" and meta.get("target", "").startswith("file:"):
-            self.claims.append(content["item_id"])
-        if meta["op"] == "claim" and "plan" in meta:
-            self.follow_up = ("complete", {"claim_id": content["item_id"], "result": "done"},
-                              {"op": "complete", "plan": meta["plan"], "step": meta["step"]})
-
-    def next_call(self) -> None:
-        if not self.ready or self.pending or self.stopped:
-            return
-        if self.follow_up is not None:
-            name, arguments, meta = self.follow_up
-            self.follow_up = None
-        else:
-            name, arguments, meta = self.pick()
-        self.request("tools/call", {"name": name, "arguments": arguments}, meta)
-
-    def pick(self) -> tuple[str, dict[str, Any], dict[str, Any]]:
-        roll = self.rng.random()
-        if roll < 0.3:
-            return ("remember", {"kind": "note", "title": f"n{self.rng.randrange(10**6)}",
-                                 "body": "b" * self.rng.randrange(1, 200)}, {"op": "remember"})
-        if roll < 0.55:
-            target = f"file:src/f{self.rng.randrange(6)}.py"
-            return ("claim", {"target": target, "ttl_s": 1}, {"op": "claim", "target": target})
-        if roll < 0.65 and self.claims:
-            claim_id = self.claims.pop()
-            return ("release", {"claim_id": claim_id}, {"op": "release"})
-        if roll < 0.85 and self.plans:
-            plan, step = self.rng.choice(self.plans), f"s{self.rng.randrange(1, PLAN_STEPS + 1)}"
-            return ("claim", {"target": f"step:{plan}/{step}", "ttl_s": 60},
-                    {"op": "claim", "plan": plan, "step": step})
-        return ("send", {"to": "*", "body": "hello"}, {"op": "message"})
-
-
-# -- one round ------------------------------------------------------------------------------
-@dataclass
-class Victim:
-    child: Child
-    driver: McpDriver | None
-    startup_kill: bool
-    kill_at: float | None = None
-    killed: bool = False
-
-
-def run_round(root: Path, size: StormSize, rng: random.Random, plans: list[str],
-              logs: Path, round_no: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-    """Start the round's writers and servers, SIGKILL each at a random moment; return the
-    acknowledged API and MCP mutations and the number of processes killed alive."""
-    victims = []
-    with open(logs / f"round-{round_no}.stderr", "ab") as stderr:
-        for index in range(size.writers):
-            plan_args = [arg for plan in plans for arg in ("--plan", plan)]
-            command = writer_command(root, f"agent#{index}", rng.randrange(2**31),
-                                     "--segment-bytes", str(SEGMENT_BYTES), *plan_args)
-            victims.append(Victim(spawn(f"writer-{index}", command, stderr), None,
-                                  rng.random() < STARTUP_KILL_SHARE))
-        for index in range(size.servers):
-            command = [sys.executable, "-m", "agentjournal", "serve", "--store", str(root),
-                       "--init", "--actor", f"mcp#{index}"]
-            child = spawn(f"server-{index}", command, stderr, stdin=True)
-            driver = McpDriver(child, random.Random(rng.randrange(2**31)), plans)
-            driver.start()
-            victims.append(Victim(child, driver, rng.random() < STARTUP_KILL_SHARE))
-    started = time.monotonic()
-    for victim in victims:
-        window = size.startup_window_s if victim.startup_kill else None
-        victim.kill_at = started + rng.uniform(0, window) if window else None
-    pump = Pump(v.child for v in victims)
-    try:
-        kills = storm(pump, victims, size, rng)
-        pump.drain()
-    finally:
-        for victim in victims:
-            victim.child.kill()
-            victim.child.reap()
-            victim.child.close_pipes()
-        pump.close()
-    api = [ack for v in victims if v.driver is None for ack in acks_of(v.child)]
-    mcp = []
-    for victim in victims:
-        if victim.driver is not None:
-            victim.driver.stopped = True
-            victim.driver.on_lines()
-            mcp += victim.driver.acks
-    return api, mcp, kills
-
-
-def storm(pump: Pump, victims: list[Victim], size: StormSize, rng: random.Random) -> int:
-    """Pump output, schedule each kill once its child is ready, kill when due."""
-    kills = 0
-    give_up = time.monotonic() + READY_WAIT_S + size.kill_window_s
-    while any(not v.killed for v in victims):
-        now = time.monotonic()
-        if now > give_up:
-            raise AssertionError("children never became ready: "
-                                 f"{[v.child.name for v in victims if v.kill_at is None]}")
-        for victim in victims:
-            if victim.driver is not None:
-                victim.driver.on_lines()
-            ready = victim.driver.ready if victim.driver else is_ready(victim.child)
-            if victim.kill_at is None and ready:
-                victim.kill_at = now + rng.uniform(0, size.kill_window_s)
-            if not victim.killed and victim.kill_at is not None and now >= victim.kill_at:
-                alive = victim.child.proc.poll() is None
-                victim.child.kill()
-                victim.killed = True
-                kills += alive
-        due = [v.kill_at for v in victims if not v.killed and v.kill_at is not None]
-        pump.pump(min([*due, now + 0.02]))
-    return kills
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -285,7 +90,8 @@ def run_storm(tmp_path: Path, size: StormSize, seed: int) -> tuple[int, int]:
             root = tmp_path / f"store-{round_no}"
             plans = new_store(root)
             api_acks, mcp_acks = [], []
-        api, mcp, killed = run_round(root, size, rng, plans, logs, round_no)
+        api, mcp, killed = run_round(root, size, rng, plans, logs, round_no,
+                                     ["--segment-bytes", str(SEGMENT_BYTES)])
         kills += killed
         api_acks += api
         mcp_acks += mcp

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from support.engine import WRITER_A, framed, line_of, memory_record
 from support.memory_backend import MemoryJournal, SharedLog
+from support.postgres import drop_store, new_store_name, require_postgres, store_url
 
 from journal_core import LockTimeout, limits
 from journal_core.commit import meta_record
@@ -34,6 +35,7 @@ class Backing:
     name: str
     open: Callable[[], Journal]
     damage: Callable[[list[Record]], None] | None  # append a txn cut short, if it can
+    cleanup: Callable[[], object] | None = None  # removes what the backing made
 
 
 def local_backing(tmp_path: Path) -> Backing:
@@ -55,13 +57,41 @@ def memory_backing(tmp_path: Path) -> Backing:
     return Backing("memory", lambda: MemoryJournal(log), None)
 
 
+def postgresql_backing(tmp_path: Path) -> Backing:
+    """A store of the test's own in the test database (its schema dropped afterwards)."""
+    from journal_core.pg_journal import PgJournal
+    from journal_core.pg_schema import ensure_schema
+    from journal_core.store_url import parse_store_url
+
+    url = parse_store_url(store_url(tmp_path.name.replace("-", "_")[:20].lower()
+                                    + "_" + new_store_name()))
+    handles: list[PgJournal] = []
+
+    def open_journal() -> Journal:
+        handle = PgJournal(url)
+        if not handles:
+            handle.pool.run(lambda conn: ensure_schema(conn, url.store, url.where))
+        handles.append(handle)
+        return handle
+
+    backing = Backing("postgresql", open_journal, None)
+    backing.cleanup = lambda: (drop_store(url.store), [h.close() for h in handles])
+    return backing
+
+
 BACKINGS: dict[str, Callable[[Path], Backing]] = {"local": local_backing,
-                                                 "memory": memory_backing}
+                                                 "memory": memory_backing,
+                                                 "postgresql": postgresql_backing}
 
 
 @pytest.fixture(params=sorted(BACKINGS))
 def backing(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backing]:
-    yield BACKINGS[request.param](tmp_path)
+    if request.param == "postgresql":
+        require_postgres()
+    made = BACKINGS[request.param](tmp_path)
+    yield made
+    if made.cleanup is not None:
+        made.cleanup()
 
 
 def start(journal: Journal) -> bool:

@@ -43,7 +43,7 @@ def text_of(result: CallToolResult) -> str:
 
 
 # -- subprocesses -----------------------------------------------------------------------
-def server_env(store_path: Path, **extra: str) -> dict[str, str]:
+def server_env(store_path: Path | str, **extra: str) -> dict[str, str]:
     """The environment of a server subprocess: the store, and this checkout importable."""
     env = {"AGENTJOURNAL_STORE": str(store_path), "PYTHONPATH": str(REPO)}
     env.update(extra)
@@ -56,7 +56,7 @@ def serve_command(*args: str) -> list[str]:
 
 @asynccontextmanager
 async def stdio_server(
-    store_path: Path, log_path: Path, *serve_args: str, client_name: str = "mcp",
+    store_path: Path | str, log_path: Path, *serve_args: str, client_name: str = "mcp",
 ) -> AsyncIterator[Client]:
     """A ``serve`` subprocess on the store, driven by the official MCP client over stdio.
     Callers bound the whole exchange with ``anyio.fail_after``."""
@@ -85,7 +85,7 @@ async def read_serving_url(process: Process, lines: list[str]) -> str:
     raise AssertionError("server exited before serving:\n" + "\n".join(lines))
 
 
-def child_env(store_path: Path, **extra: str) -> dict[str, str]:
+def child_env(store_path: Path | str, **extra: str) -> dict[str, str]:
     """A full environment for plain subprocesses (CLI runs), with the store and checkout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTJOURNAL_")}
     env.update(server_env(store_path, **extra))

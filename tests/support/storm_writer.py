@@ -32,6 +32,7 @@ from journal_core import (
     NotFound,
     Store,
     StoreConfig,
+    StoreIOError,
     queries,
     verbs,
     writer_id,
@@ -47,7 +48,8 @@ def main() -> int:
     rng = random.Random(args.seed)
     config = StoreConfig(segment_bytes_max=args.segment_bytes) if args.segment_bytes else None
     store = Store(args.store, config)
-    workload = Workload(store, args.actor, args.plan, rng, reads=args.reads)
+    workload = Workload(store, args.actor, args.plan, rng, reads=args.reads,
+                        tolerated=(StoreIOError,) if args.tolerate_faults else ())
     if args.wait_go:
         emit("READY", writer_id())
         if sys.stdin.readline().strip() != "GO":
@@ -79,6 +81,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--run-s", type=float, default=0.0, help="stop after this long")
     parser.add_argument("--wait-go", action="store_true", help="wait for GO on stdin")
     parser.add_argument("--reads", action="store_true", help="mix reads into the workload")
+    parser.add_argument("--tolerate-faults", action="store_true",
+                        help="a mutation that failed (not applied, outcome unknown) is not "
+                        "acknowledged and the run goes on (a database whose connections the "
+                        "storm ends)")
     return parser.parse_args()
 
 
@@ -88,12 +94,13 @@ def emit(kind: str, text: str) -> None:
 
 class Workload:
     def __init__(self, store: Store, actor: str, plans: list[str], rng: random.Random,
-                 *, reads: bool) -> None:
+                 *, reads: bool, tolerated: tuple[type[Exception], ...] = ()) -> None:
         self.store = store
         self.actor = actor
         self.plans = plans
         self.rng = rng
         self.reads = reads
+        self.tolerated = tolerated
         self.my_claims: list[str] = []
         self.my_memory: list[str] = []
         self.acks = 0
@@ -112,6 +119,8 @@ class Workload:
             action()
         except (Conflict, NotFound, LockTimeout):
             self.refused += 1  # refused: nothing was written, nothing to acknowledge
+        except self.tolerated:
+            self.refused += 1  # failed: not acknowledged (it may or may not be there)
 
     def mutate(self, op: str, verb: Callable[[Any], tuple[str, str]],
                **extra: Any) -> tuple[str, str]:
@@ -123,7 +132,8 @@ class Workload:
         self.acks += 1
         line = {"op": op, "w": writer_id(), "actor": self.actor, "seq": committed.first_seq,
                 "n": committed.count, "key": list(key),
-                "wait": round(self.store.journal.lock.waited_s, 6), **extra}
+                "wait": round(getattr(getattr(self.store.journal, "lock", None), "waited_s", 0.0),
+                              6), **extra}
         emit("A", orjson.dumps(line).decode())
 
     # -- the operations -------------------------------------------------------------
