@@ -26,7 +26,7 @@ segment_read_chunk_bytes = 1024 * 1024
 lock_wait_s_default = 5.0
 
 # Reader
-dup_window_records = 131_072
+dup_window_records = 131_072  # a power of two: the window is a ring indexed by seq
 sparse_index_every_records = 64
 unseen_positions_max = 4096  # positions of the next read_unseen pages a store remembers
 

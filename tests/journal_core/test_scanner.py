@@ -409,3 +409,28 @@ def test_a_reader_paging_behind_the_head_reads_each_page_once(tmp_path: Path) ->
                 break
     assert events == 2000 and pages == 20
     assert sum(read) < 5 * segment_bytes, (sum(read), segment_bytes)
+
+
+def test_the_duplicate_window_remembers_every_seq_within_it_and_forgets_beyond() -> None:
+    """The window is flat arrays grown on demand (a dict of lists held ~45 MB for a long
+    scan): what it answers must not change as it grows, wraps or meets a seq twice."""
+    from journal_core.scanner import DupWindow
+
+    window = DupWindow(size_max=4096)
+    for seq in range(1, 10_001):
+        window.add(seq, f"w_{seq % 3}", seq * 7)
+    for seq in range(10_000 - 4095, 10_001):  # the last window of seqs: all remembered
+        assert window.get(seq) == [(f"w_{seq % 3}", seq * 7)], seq
+    assert window.get(10_000 - 4096) == []  # one window back: forgotten
+    window.add(9_999, "w_other", 1)  # a second writer at one seq, and the same line again
+    window.add(9_999, "w_0", 9_999 * 7)
+    assert window.get(9_999) == [("w_0", 9_999 * 7), ("w_other", 1), ("w_0", 9_999 * 7)]
+    window.add(9_999 + 4096, "w_next", 5)  # the slot's next owner: the old seq goes whole
+    assert window.get(9_999) == [] and window.get(9_999 + 4096) == [("w_next", 5)]
+    late = DupWindow(size_max=1024)
+    for seq in range(2000, 3024):
+        late.add(seq, "w", seq)
+    late.add(1500, "w", 1)  # older than the whole (full) window: not kept
+    assert late.get(1500) == [] and late.get(2000 + 500) == [("w", 2500)]
+    with pytest.raises(ValueError, match="power of two"):
+        DupWindow(size_max=1000)
