@@ -277,14 +277,14 @@ class Committer:
         return self._waiting
 
     def _lead(self) -> None:
-        with self._queue_lock:
-            batch = [self._queue.popleft()
-                     for _ in range(min(len(self._queue), limits.commit_batch_max))]
+        """Commit a batch, then hand the lead on *before* writing projections (sync mode):
+        the next batch takes the lock while this one's caches are written; each caller of
+        this batch is answered once they are."""
+        batch: list[Request] = []
+        written = False
         try:
-            self._commit_batch(batch)
+            written = self._commit_batch(batch)
         finally:
-            for request in batch:
-                request.done.set()
             with self._queue_lock:
                 if self._queue:
                     nxt = self._queue[0]
@@ -292,12 +292,29 @@ class Committer:
                     nxt.done.set()  # it leads the next batch (its own among it)
                 else:
                     self._leading = False
+            try:
+                if written:
+                    self._after_commit()
+            finally:
+                for request in batch:
+                    request.done.set()
 
-    def _commit_batch(self, batch: list[Request]) -> None:
+    def _take_batch(self, batch: list[Request]) -> None:
+        """The queue's first mutations (this leader's own first): taken once the lock is
+        held, so that those that came while the leader waited for it join this batch."""
+        with self._queue_lock:
+            batch.extend(self._queue.popleft()
+                         for _ in range(min(len(self._queue), limits.commit_batch_max)))
+
+    def _commit_batch(self, batch: list[Request]) -> bool:
+        """Fill ``batch`` and commit it; True when something was appended."""
+        with self._queue_lock:
+            head = self._queue[0]  # this leader's own request
         try:
             self._waiting = True
-            with self.journal.transaction(batch[0].actor, batch[0].wait_s) as txn:
+            with self.journal.transaction(head.actor, head.wait_s) as txn:
                 self._waiting = False
+                self._take_batch(batch)
                 prefix = self._tail(txn)
                 self._run_verbs(batch, txn.next_seq + len(prefix))
                 written = [r for r in batch if r.records]
@@ -309,6 +326,8 @@ class Committer:
                     self.batched += len(written)
         except BaseException as exc:
             self._waiting = False
+            if not batch:  # the lock was not taken: the batch it would have led hears why
+                self._take_batch(batch)
             if isinstance(exc, StoreIOError) and not isinstance(exc, NotApplied | OutcomeUnknown):
                 exc = NotApplied(f"{exc}; the mutation was not applied")  # before its append
             for request in batch:
@@ -321,8 +340,8 @@ class Committer:
                 request.error = exc
             if not isinstance(exc, Exception):
                 raise
-            return
-        self._after_commit()
+            return False
+        return True
 
     def _after_commit(self) -> None:
         try:

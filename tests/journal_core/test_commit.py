@@ -148,3 +148,33 @@ def killed_child(root: str, plan_id: str) -> None:
 
 if __name__ == "__main__" and sys.argv[1:2] == [CHILD_FLAG]:
     killed_child(sys.argv[2], sys.argv[3])
+
+
+def test_mutations_that_arrive_while_the_leader_waits_for_the_lock_join_its_batch(
+    tmp_path: Path,
+) -> None:
+    """The leader takes its batch once it holds the lock: whatever queued while another
+    process held it is committed with one append and one fsync, not one lock hold later."""
+    import threading
+    import time
+
+    root = str(tmp_path / "store")
+    with Store(root) as store, Store(root) as other:
+        store.mutate("ann", lambda m: verbs.remember(m, "note", "warm", "up"))
+        batches, batched = store.committer.batches, store.committer.batched
+        threads = [threading.Thread(target=store.mutate, args=(f"agent#{n}", lambda m, n=n:
+                                    verbs.remember(m, "note", f"n{n}", "x")))
+                   for n in range(6)]
+        with other.locked_maintenance("holder"):
+            threads[0].start()
+            deadline = time.monotonic() + 10
+            while not store.committer.waiting_for_lock() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            for thread in threads[1:]:
+                thread.start()
+            while len(store.committer._queue) < 6 and time.monotonic() < deadline:
+                time.sleep(0.005)
+        for thread in threads:
+            thread.join(10)
+        assert store.committer.batched - batched == 6
+        assert store.committer.batches - batches == 1
