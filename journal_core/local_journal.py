@@ -85,6 +85,7 @@ class LocalJournal:
         self.lock = StoreLock(lock_path, fileio, create=True)
         self.read_only = self.lock.read_only
         self._index: list[tuple[int, int, int]] = []  # (first seq of a group, segment, offset)
+        self._paths: dict[int, str] = {}
         self._append: _Open | None = None  # the O_APPEND fd of the active segment
         self._followers: weakref.WeakSet[LocalFollower] = weakref.WeakSet()  # closed with us
         self._bad: dict[int, list[tuple[int, int]]] = {}  # segment -> [(start, end)] seen bad
@@ -103,7 +104,10 @@ class LocalJournal:
 
     # -- layout -------------------------------------------------------------------------
     def path(self, segment: int) -> str:
-        return os.path.join(self.events_dir, segment_name(segment))
+        found = self._paths.get(segment)
+        if found is None:  # a few names, asked for several times by every transaction
+            found = self._paths[segment] = os.path.join(self.events_dir, segment_name(segment))
+        return found
 
     def archive_path(self, segment: int) -> str:
         return os.path.join(self.archive_dir, segment_name(segment))
@@ -549,6 +553,7 @@ class LocalTransaction:
         self.new_groups: list[TxnGroup] = []
         self.next_seq = 0
         self.checkpoint_due = False
+        self._checked: _Open | None = None  # the segment identity-checked in this lock hold
 
     def start(self, first_seq: int, records: list[Record]) -> bool:
         """Begin an empty journal: ``seg-<first_seq>`` with ``records`` in it, durably."""
@@ -590,7 +595,7 @@ class LocalTransaction:
         require(follower.segment == follower.segments[-1],
                 f"the follower reached the active segment ({follower.segment} of "
                 f"{follower.segments})")
-        follower.check_identity()
+        self._checked = follower.check_identity()  # once per lock hold (and after the write)
         owed = self._owed_notes()
         if owed:
             self._write_owed(owed)
@@ -717,7 +722,9 @@ class LocalTransaction:
     def _fd(self) -> int:
         """The O_APPEND fd of the active segment: the very file the follower reads."""
         journal = self.journal
-        opened = self.follower.check_identity()
+        opened = self._checked
+        if opened is None or opened.segment != self.follower.segment:
+            opened = self._checked = self.follower.check_identity()
         held = journal._append
         if held is None or held.segment != opened.segment or held.identity != opened.identity:
             journal.close_append()
