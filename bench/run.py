@@ -63,7 +63,7 @@ the repository, or under --dir):
      raw INSERT + COMMIT (≥ 0.5x); wait woken through NOTIFY, p50/p99 (left out without
      a database: $AGENTJOURNAL_BENCH_POSTGRES, else 127.0.0.1:5432/test)
 
-The full run takes about 17 minutes (most of it building the 1M-event store; rows 12-14 add
+The full run takes about 13-17 minutes (most of it building the 1M-event store; rows 12-15 add
 a few); --quick (about 4 minutes) uses 20k events for rows 4-5 and 10, 100k for row 6 and
 15k for row 14."""
 

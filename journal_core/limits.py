@@ -170,3 +170,14 @@ pg_read_chunk_records = 1000  # records one query of a follower or a scan reads 
 pg_checkpoint_every_records = 10_000  # a checkpoint is due after this many records
 pg_store_name_chars_max = 48  # a store name (its schema) leaves room for its NOTIFY channel
 pg_listen_retry_s = 1.0  # a lost LISTEN connection is made again this often
+
+# The MCP server and the CLI (server/)
+error_values_shown_max = 8  # allowed values an argument error lists
+tail_poll_s = 0.25  # tail -f looks at least this often (a commit wakes it at once)
+tail_lines_default = 20  # lines `tail` shows when not told
+guard_push_input_bytes_max = 1024 * 1024  # pre-push lines read from stdin, at most
+hook_input_bytes_max = 1024 * 1024  # a client's hook input read from stdin, at most
+http_backlog = 128  # connections the HTTP server's socket queues
+http_shutdown_grace_s = 2  # open streams (the live feed) are cut after this long at shutdown
+render_summary_chars_max = 160  # a summary shown in a table row, at most
+context_page_chars = 4000  # a handoff's context is served in pages of this many characters

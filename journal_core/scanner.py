@@ -116,6 +116,8 @@ class DupWindow:
             return  # older than the whole window
         slot = seq & self._mask
         held = self._seqs[slot]
+        if held >= 0 and held & self._mask != slot:
+            held = -1  # a copy left by _grow in the half its seq does not map to: free
         if held < 0 or seq - held >= self.size_max:  # the common case: a free slot
             writer_id = self._writer_ids.get(writer)
             if writer_id is None:
@@ -136,15 +138,14 @@ class DupWindow:
         # else: the window is full of later seqs, and this one is the oldest
 
     def _grow(self) -> None:
-        seqs, digests, writers = self._seqs, self._digests, self._writers
-        self._alloc(min(self._size * 2, self.size_max))
-        for seq, digest, writer_id in zip(seqs, digests, writers, strict=True):
-            if seq < 0:
-                continue
-            slot = seq & self._mask
-            if self._seqs[slot] < seq:
-                self._seqs[slot], self._digests[slot], self._writers[slot] = \
-                    seq, digest, writer_id
+        """Double the ring by copying it after itself (in C): an entry at slot i belongs at i
+        or at i + size now; the copy in the other half maps to no seq there (``get``
+        compares seqs, ``add`` takes such a slot as free)."""
+        self._seqs = self._seqs + self._seqs
+        self._digests = self._digests + self._digests
+        self._writers = self._writers + self._writers
+        self._size *= 2
+        self._mask = self._size - 1
 
     def _prune_extra(self, top: int) -> None:
         for seq in [s for s in self._extra if s <= top - self.size_max]:

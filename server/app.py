@@ -21,7 +21,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import ValidationError
 
-from journal_core import Store
+from journal_core import Store, limits
 
 from . import __version__
 from .errors import translate_errors
@@ -39,7 +39,7 @@ INSTRUCTIONS = (
     "actor, else your client's name). Every mutating tool takes `request_id`: an id of "
     "yours for the call; a retry with the same id is answered, never applied twice."
 )
-ERROR_VALUES_SHOWN_MAX = 8
+ERROR_VALUES_SHOWN_MAX = limits.error_values_shown_max
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,8 @@ from . import cli_client, cli_guard, cli_hook, cli_project, cli_token, cli_ui, o
 STORE_ENV = "AGENTJOURNAL_STORE"
 ACTOR_ENV = "AGENTJOURNAL_ACTOR"
 DEBUG_ENV = "AGENTJOURNAL_DEBUG"
-TAIL_POLL_S = 0.25  # tail -f looks at least this often (a commit wakes it at once)
-TAIL_LINES_DEFAULT = 20
+TAIL_POLL_S = limits.tail_poll_s
+TAIL_LINES_DEFAULT = limits.tail_lines_default
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 URL_SCHEMES_SERVED: tuple[str, ...] = SCHEMES_SERVED
 Target = Location | StoreUrl  # where a store is: a folder, or a database

@@ -42,7 +42,7 @@ ACTOR_GIT_CONFIG = "agentjournal.actor"
 HOOK_NAMES = ("pre-commit", "pre-push")
 MARKER = "# agentjournal-guard"
 CHAINED_SUFFIX = ".agentjournal-chained"
-PUSH_INPUT_BYTES_MAX = 1024 * 1024  # pre-push lines read from stdin, at most
+PUSH_INPUT_BYTES_MAX = limits.guard_push_input_bytes_max
 
 
 class GitFailed(Exception):

@@ -31,7 +31,7 @@ from journal_core import InvalidArgument, Store, StoreConfig, StoreNotFound, lim
 from journal_core.digest import digest, digest_text, stop_reminder
 
 SHAPES = ("text", "claude-stop", "cursor-session-start", "cursor-stop")
-HOOK_INPUT_BYTES_MAX = 1024 * 1024  # a client's hook input read from stdin, at most
+HOOK_INPUT_BYTES_MAX = limits.hook_input_bytes_max
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -18,12 +18,14 @@ import uvicorn
 from mcp.server.mcpserver import MCPServer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from journal_core import limits
+
 from .tokens import GRANT_KEY, TokenFile
 
 MCP_PATH = "/mcp"
 TOKEN_ENV = "AGENTJOURNAL_TOKEN"
-HTTP_BACKLOG = 128
-SHUTDOWN_GRACE_S = 2  # open streams (the dashboard's live feed) are cut after this long
+HTTP_BACKLOG = limits.http_backlog
+SHUTDOWN_GRACE_S = limits.http_shutdown_grace_s
 AUTH_REFUSED_STATUS = 403  # not 401: see BearerAuth
 AUTH_ERROR_CODE = -32001  # a server-defined JSON-RPC error code: "not authorized"
 

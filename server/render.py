@@ -8,12 +8,14 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from journal_core import limits
+
 ACTION_STYLES = {
     "create": "green", "claim": "yellow", "complete": "bold green", "release_claim": "yellow",
     "update": "cyan", "delete": "red", "journal_note": "dim", "checkpoint_ref": "dim",
     "seq_repair": "red",
 }
-SUMMARY_CHARS_MAX = 160
+SUMMARY_CHARS_MAX = limits.render_summary_chars_max
 
 
 def record_line(record: dict[str, Any]) -> Text:

@@ -54,7 +54,7 @@ NO_ACTOR = (
     "no actor: pass `actor` (a stable name such as 'claude-code#2'), or start the server "
     "with --actor or AGENTJOURNAL_ACTOR"
 )
-CONTEXT_PAGE_CHARS = 4000  # a handoff's context is served in pages of this many characters
+CONTEXT_PAGE_CHARS = limits.context_page_chars
 KeyVerb = Callable[[Mutation], tuple[str, str]]
 
 
