@@ -44,6 +44,7 @@ class PathPattern:
         return any(_has_magic(c) for c in self.components)
 
 
+@lru_cache(maxsize=limits.path_patterns_cached)
 def literal_prefix(pattern: PathPattern) -> tuple[str, ...]:
     """The components before the first one with a wildcard (all of a plain path's): every
     path the pattern covers starts with them."""
@@ -346,4 +347,4 @@ def _char_set(glob: str, start: int) -> tuple[int, Token]:
 
 
 def _has_magic(component: str) -> bool:
-    return any(c in component for c in "*?[")
+    return "*" in component or "?" in component or "[" in component

@@ -22,8 +22,8 @@ from support.mcp import (
     call,
     call_error,
     child_env,
-    read_serving_url,
     serve_command,
+    serving_http,
 )
 
 pytestmark = pytest.mark.anyio
@@ -39,25 +39,8 @@ async def http_server(store_path: Path, *args: str, token: str | None) -> AsyncI
     """A ``serve --transport http`` subprocess on port 0; yields its /mcp URL."""
     extra = {"AGENTJOURNAL_TOKEN": token} if token else {}
     command = serve_command("--transport", "http", "--host", "127.0.0.1", "--port", "0", *args)
-    process = await anyio.open_process(command, env=child_env(store_path, **extra))
-    lines: list[str] = []
-    try:
-        url = await read_serving_url(process, lines)
-        async with anyio.create_task_group() as group:
-            group.start_soon(drain, process)  # keep stderr flowing while we talk
-            yield url
-            group.cancel_scope.cancel()
-    finally:
-        with anyio.CancelScope(shield=True):
-            process.terminate()
-            await process.wait()
-            await process.aclose()
-
-
-async def drain(process: anyio.abc.Process) -> None:
-    assert process.stderr is not None
-    async for _ in process.stderr:
-        pass
+    async with serving_http(command, child_env(store_path, **extra)) as url:
+        yield url
 
 
 async def test_http_serves_the_tools_to_a_client_with_the_token(store_path: Path) -> None:

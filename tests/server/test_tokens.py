@@ -22,8 +22,8 @@ from support.mcp import (
     call,
     call_error,
     child_env,
-    read_serving_url,
     serve_command,
+    serving_http,
 )
 
 from journal_core import Store
@@ -43,26 +43,9 @@ def add_token(path: Path, name: str, *options: str,
 async def http_server(store_path: Path, token_file: Path) -> AsyncIterator[str]:
     command = serve_command("--transport", "http", "--host", "127.0.0.1", "--port", "0",
                             "--token-file", str(token_file))
-    process = await anyio.open_process(command, env=child_env(store_path,
-                                                              AGENTJOURNAL_TOKEN=SHARED))
-    lines: list[str] = []
-    try:
-        url = await read_serving_url(process, lines)
-        async with anyio.create_task_group() as group:
-            group.start_soon(_drain, process)
-            yield url
-            group.cancel_scope.cancel()
-    finally:
-        with anyio.CancelScope(shield=True):
-            process.terminate()
-            await process.wait()
-            await process.aclose()
-
-
-async def _drain(process: anyio.abc.Process) -> None:
-    assert process.stderr is not None
-    async for _ in process.stderr:
-        pass
+    async with serving_http(command, child_env(store_path,
+                                                              AGENTJOURNAL_TOKEN=SHARED)) as url:
+        yield url
 
 
 @asynccontextmanager

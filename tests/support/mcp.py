@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from anyio.abc import Process
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -83,6 +84,31 @@ async def read_serving_url(process: Process, lines: list[str]) -> str:
             if found:
                 return found.group(1)
     raise AssertionError("server exited before serving:\n" + "\n".join(lines))
+
+
+@asynccontextmanager
+async def serving_http(command: list[str], env: dict[str, str]) -> AsyncIterator[str]:
+    """An HTTP ``serve`` subprocess from ``command``; yields the URL it says it serves at,
+    keeps its stderr flowing while the caller talks to it, and ends it afterwards."""
+    process = await anyio.open_process(command, env=env)
+    lines: list[str] = []
+    try:
+        url = await read_serving_url(process, lines)
+        async with anyio.create_task_group() as group:
+            group.start_soon(drain, process)
+            yield url
+            group.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            process.terminate()
+            await process.wait()
+            await process.aclose()
+
+
+async def drain(process: Process) -> None:
+    assert process.stderr is not None
+    async for _ in process.stderr:
+        pass
 
 
 def child_env(store_path: Path | str, **extra: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import httpx2
 import pytest
-from support.mcp import read_serving_url
+from support.mcp import serving_http
 from trust_support import SESSION_S, cli_env
 
 pytestmark = pytest.mark.anyio
@@ -30,25 +30,8 @@ async def http_server(store: Path, host: str) -> AsyncIterator[str]:
     """``agentjournal serve --transport http --host HOST --port 0``, no token; its URL."""
     command = ["-m", "agentjournal", "serve", "--init", "--store", str(store),
                "--transport", "http", "--host", host, "--port", "0", "--actor", "http-agent"]
-    process = await anyio.open_process([sys.executable, *command], env=cli_env())
-    lines: list[str] = []
-    try:
-        url = await read_serving_url(process, lines)
-        async with anyio.create_task_group() as group:
-            group.start_soon(drain, process)
-            yield url
-            group.cancel_scope.cancel()
-    finally:
-        with anyio.CancelScope(shield=True):
-            process.terminate()
-            await process.wait()
-            await process.aclose()
-
-
-async def drain(process: anyio.abc.Process) -> None:
-    assert process.stderr is not None
-    async for _ in process.stderr:
-        pass
+    async with serving_http([sys.executable, *command], cli_env()) as url:
+        yield url
 
 
 @pytest.mark.parametrize("host", ["127.0.0.2", "127.0.0.1"])

@@ -23,7 +23,7 @@ from browser_gate import CHROMIUM, browser_missing, verdict
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import Implementation
-from support.mcp import REPO, SUBPROCESS_TEST_S, call, child_env, read_serving_url, serve_command
+from support.mcp import REPO, SUBPROCESS_TEST_S, call, child_env, serve_command, serving_http
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser]
 CHROMIUM_FLAGS = [
@@ -49,25 +49,8 @@ def need_a_browser() -> None:
 async def http_server(store_path: Path) -> AsyncIterator[str]:
     """``agentjournal serve --transport http`` on a free loopback port; yields its /mcp URL."""
     command = serve_command("--transport", "http", "--host", "127.0.0.1", "--port", "0")
-    process = await anyio.open_process(command, env=child_env(store_path))
-    lines: list[str] = []
-    try:
-        url = await read_serving_url(process, lines)
-        async with anyio.create_task_group() as group:
-            group.start_soon(_drain, process)
-            yield url
-            group.cancel_scope.cancel()
-    finally:
-        with anyio.CancelScope(shield=True):
-            process.terminate()
-            await process.wait()
-            await process.aclose()
-
-
-async def _drain(process: anyio.abc.Process) -> None:
-    assert process.stderr is not None
-    async for _ in process.stderr:
-        pass
+    async with serving_http(command, child_env(store_path)) as url:
+        yield url
 
 
 @asynccontextmanager
