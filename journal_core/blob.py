@@ -61,13 +61,7 @@ class BlobStore:
         return self.fileio.size(self.path(str(ref.get("sha256")))) == ref.get("bytes")
 
     def get_payload(self, ref: dict[str, Any]) -> dict[str, Any]:
-        try:
-            payload = orjson.loads(self.get(ref))
-        except orjson.JSONDecodeError as exc:
-            raise BlobError(f"blob {ref.get('sha256')} is not a JSON payload") from exc
-        if not isinstance(payload, dict):
-            raise BlobError(f"blob {ref.get('sha256')} is not a JSON object")
-        return payload
+        return payload_of(self.get(ref), ref)
 
     def archive(self, sha256: str) -> None:
         """Park a blob nothing references any more in archive/blobs/ (never deleted)."""
@@ -91,3 +85,14 @@ class BlobStore:
                 if len(name) == 64 and name.startswith(prefix) and ".tmp." not in name:
                     found.append(name)
         return found
+
+
+def payload_of(data: bytes, ref: dict[str, Any]) -> dict[str, Any]:
+    """A blob's bytes as the payload they hold (every backend's ``get_payload``)."""
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BlobError(f"blob {ref.get('sha256')} is not a JSON payload") from exc
+    if not isinstance(payload, dict):
+        raise BlobError(f"blob {ref.get('sha256')} is not a JSON object")
+    return payload

@@ -14,10 +14,8 @@ import logging
 import threading
 from typing import Any
 
-import orjson
-
 from . import limits
-from .blob import blob_ref
+from .blob import blob_ref, payload_of
 from .checkpoint import checkpoint_name
 from .errors import BlobError, StoreError, StoreNotFound
 from .fileio import FileIO
@@ -63,13 +61,7 @@ class PgBlobs:
         return data
 
     def get_payload(self, ref: dict[str, Any]) -> dict[str, Any]:
-        try:
-            payload = orjson.loads(self.get(ref))
-        except orjson.JSONDecodeError as exc:
-            raise BlobError(f"blob {ref.get('sha256')} is not a JSON payload") from exc
-        if not isinstance(payload, dict):
-            raise BlobError(f"blob {ref.get('sha256')} is not a JSON object")
-        return payload
+        return payload_of(self.get(ref), ref)
 
     def exists(self, ref: dict[str, Any]) -> bool:
         try:
