@@ -51,8 +51,12 @@ def status_view(status: dict[str, Any]) -> Group:
     if status.get("read_only"):
         journal.add_row("read-only", "yes: it can be inspected, nothing can be written")
     journal.add_row("head seq", str(status["head_seq"]))
-    journal.add_row("segments", f"{segments['count']} ({human_bytes(segments['bytes'])}), "
-                                f"active {segments.get('active') or '-'}")
+    if status.get("backend", "local") == "local":
+        journal.add_row("segments", f"{segments['count']} ({human_bytes(segments['bytes'])}), "
+                                    f"active {segments.get('active') or '-'}")
+    else:  # a database keeps the journal as rows of a table, not as segment files
+        journal.add_row("journal", f"{status['backend']}: {human_bytes(segments['bytes'])} "
+                                   "of records")
     journal.add_row("checkpoint", f"{checkpoint['file']} (seq {checkpoint['head_seq']}, "
                                   f"{human_bytes(checkpoint['bytes'])})" if checkpoint else "none")
     origins = status.get("origins") or {}

@@ -247,6 +247,8 @@ def test_status_tail_and_doctor_verify_journal_work_on_a_postgresql_store(
         store.mutate("ann", lambda m: verbs.remember(m, "decision", "pg", "shared journal"))
     code, out, _ = run_cli(capsys, "--store", pg_url, "status", "--json")
     assert code == 0 and '"backend": "postgresql"' in out
+    code, out, _ = run_cli(capsys, "--store", pg_url, "status")
+    assert code == 0 and "postgresql:" in out and "segments" not in out  # no files there
     code, out, _ = run_cli(capsys, "--store", pg_url, "tail", "-n", "5")
     assert code == 0 and "ann" in out
     code, out, _ = run_cli(capsys, "--store", pg_url, "doctor", "--verify-journal")
