@@ -346,7 +346,7 @@ class Committer:
     def _after_commit(self) -> None:
         try:
             self.after_commit()
-        except Exception:  # caches: a failure is a miss, never a failed mutation
+        except (StoreError, OSError):  # caches: a failure is a miss, never a failed mutation
             logger.exception("writing projections after a commit failed")
 
     def _tail(self, txn: Transaction) -> list[Record]:

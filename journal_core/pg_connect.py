@@ -129,13 +129,14 @@ class ConnectionPool:
                         f"{limits.pg_pool_wait_s:g}s ({self.size_max} in use: "
                         "limits.pg_connections_max); nothing was written")
                 self._cond.wait(left)
+        conn = None
         try:
             conn = connect(self.dsn, application_name=self.application_name)
-        except BaseException:
-            with self._cond:
-                self._count -= 1
-                self._cond.notify()
-            raise
+        finally:
+            if conn is None:  # the slot goes back; the error itself propagates
+                with self._cond:
+                    self._count -= 1
+                    self._cond.notify()
         self.made += 1
         return conn
 
@@ -204,7 +205,7 @@ class ConnectionPool:
 def _close_quietly(conn: Any) -> None:
     try:
         conn.close()
-    except Exception:  # closing a dead connection: nothing more to do
+    except (OSError, driver().Error):  # closing a dead connection: nothing more to do
         return
 
 

@@ -103,14 +103,15 @@ class PgJournal:
             return
         hold = Hold(self.pool.take(), actor, wait_s)
         self._local.hold = hold
+        finished = False
         try:
             self._first_lock(hold)
             yield PgTransaction(self, hold)
             self._finish(hold)
-        except BaseException:
-            self._abandon(hold)
-            raise
+            finished = True
         finally:
+            if not finished:  # the error (or the exit) itself propagates
+                self._abandon(hold)
             self._local.hold = None
             self.pool.give(hold.conn)
 

@@ -89,6 +89,7 @@ def ensure_schema(conn: Any, schema: str, where: str) -> list[int]:
     s = quoted(schema)
     applied: list[int] = []
     conn.execute("BEGIN")
+    committed = False
     try:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"agentjournal:{schema}"])
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
@@ -104,10 +105,10 @@ def ensure_schema(conn: Any, schema: str, where: str) -> list[int]:
                 [driver().types.json.Jsonb(step)])
             applied.append(step)
         conn.execute("COMMIT")
-    except BaseException:
-        if not conn.closed:
-            conn.execute("ROLLBACK")
-        raise
+        committed = True
+    finally:
+        if not committed and not conn.closed:
+            conn.execute("ROLLBACK")  # the error itself propagates
     return applied
 
 

@@ -58,7 +58,7 @@ class Replica:
         for listener in self.listeners:
             try:
                 listener(groups, own)
-            except Exception:  # a listener must never fail a commit that already happened
+            except (StoreError, OSError):  # a cache's listener: never fails a commit
                 logger.exception("a listener of applied groups failed")
 
     def swap(self, state: State, follower: Follower) -> None:

@@ -97,6 +97,7 @@ class Store:
             self.location = getattr(backend, "location", None)
         self.backend: Backend = backend
         self.root = self.backend.where
+        opened = False
         try:
             info = self.backend.store_info()
             if info is None:
@@ -106,9 +107,10 @@ class Store:
             self.store_id = str(info["store_id"])
             self.info = info
             self._open()
-        except BaseException:
-            self.backend.close()
-            raise
+            opened = True
+        finally:
+            if not opened:  # the error itself propagates
+                self.backend.close()
 
     # -- opening ------------------------------------------------------------------------------
     def _create(self) -> dict[str, Any]:
