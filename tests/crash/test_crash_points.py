@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,8 @@ from support.reliability import (
     Context,
     DeterministicIds,
     Operation,
+    Recorder,
+    Step,
     View,
     describe,
     gone,
@@ -83,28 +85,6 @@ OPERATIONS = [
 
 
 # -- recording what was made durable ------------------------------------------------------------
-@dataclass
-class Step:
-    op: str
-    path: str  # relative to the store root
-    size: int  # the file's size when the operation began (segments: what an fsync syncs)
-
-
-@dataclass
-class Recorder:
-    """Observer of the I/O seam: the operations in order, with file sizes."""
-
-    root: str
-    steps: list[Step] = field(default_factory=list)
-
-    def __call__(self, op: str, path: str) -> None:
-        try:
-            size = os.stat(path).st_size
-        except OSError:
-            size = -1
-        self.steps.append(Step(op, os.path.relpath(path, self.root), size))
-
-
 def durable_point(steps: list[Step]) -> int | None:
     """1-based index of the fsync that makes the operation's entity append durable: the
     fsync after its last segment write (earlier ones are journal notes: a roll, a torn

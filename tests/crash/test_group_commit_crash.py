@@ -30,11 +30,11 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.reliability import FIXED_NOW, gone, verify_problems
+from support.reliability import FIXED_NOW, Recorder, Step, gone, verify_problems
 
 from journal_core import (
     FAMILIES,
@@ -93,26 +93,6 @@ def batch_titles(index: int) -> tuple[str, str]:
 
 
 # -- one run of the batch -----------------------------------------------------------------
-@dataclass
-class Step:
-    op: str
-    path: str  # relative to the store root
-    size: int  # the file's size when the operation began
-
-
-@dataclass
-class Recorder:
-    root: str
-    steps: list[Step] = field(default_factory=list)
-
-    def __call__(self, op: str, path: str) -> None:
-        try:
-            size = os.stat(path).st_size
-        except OSError:
-            size = -1
-        self.steps.append(Step(op, os.path.relpath(path, self.root), size))
-
-
 @dataclass
 class Run:
     answers: dict[int, str]  # mutation index -> "ok" or the exception's class name

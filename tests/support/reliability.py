@@ -394,3 +394,26 @@ def describe(view: View, before: View, after: View) -> str:
             f"after {after.get(k, '-')!s:.90}" for k in keys
             if not view.get(k) == before.get(k) == after.get(k)]
     return "\n".join(rows)
+
+
+# -- the I/O seam, observed ------------------------------------------------------------------
+@dataclass
+class Step:
+    op: str
+    path: str  # relative to the store root
+    size: int  # the file's size when the operation began (segments: what an fsync syncs)
+
+
+@dataclass
+class Recorder:
+    """Observer of the I/O seam: the operations in order, with file sizes."""
+
+    root: str
+    steps: list[Step] = field(default_factory=list)
+
+    def __call__(self, op: str, path: str) -> None:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = -1
+        self.steps.append(Step(op, os.path.relpath(path, self.root), size))
