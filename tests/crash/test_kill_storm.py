@@ -17,18 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.kill_storm import PLAN_STEPS, StormSize, run_round
+from support.kill_storm import StormSize, run_round, seed_plans, storm_problems
 from support.reliability import (
-    api_ack_problems,
     audit_journal,
-    claim_problems,
-    mcp_ack_problems,
     open_checked,
-    seq_problems,
-    verify_problems,
 )
 
-from journal_core import Store, StoreConfig, verbs
+from journal_core import Store, StoreConfig
 
 SEGMENT_BYTES = 48_000  # small segments: rolls (and their checkpoints) happen under the kills
 CONFIG = StoreConfig(segment_bytes_max=SEGMENT_BYTES)
@@ -49,32 +44,14 @@ def check_store(root: Path, api_acks: list[dict[str, Any]],
     writer runs; doctor --verify-journal is clean."""
     store = open_checked(root, CONFIG)
     try:
-        audit = audit_journal(root)
-        problems = seq_problems(audit) + claim_problems(audit)
-        for ack in api_acks:
-            problems += api_ack_problems(ack, audit, store)
-        for ack in mcp_acks:
-            problems += mcp_ack_problems(ack, audit, store)
-        active: dict[str, list[str]] = {}
-        for claim in store.state.live("claim"):
-            if (claim.payload or {}).get("status") == "active":
-                active.setdefault(claim.payload["target"], []).append(claim.item_id)  # type: ignore[index]
-        problems += [f"{t} has active claims {ids}" for t, ids in active.items() if len(ids) > 1]
-        store.mutate("storm-next-writer", lambda m: verbs.remember(m, "note", "after", "x"))
-        problems += verify_problems(store)
-        return problems
+        return storm_problems(store, audit_journal(root), api_acks, mcp_acks)
     finally:
         store.close()
 
 
 def new_store(root: Path) -> list[str]:
     with Store(str(root), CONFIG) as store:
-        plans = []
-        for index in range(2):
-            (_, plan_id), _ = store.mutate("planner", lambda m, i=index: verbs.plan_create(
-                m, f"plan {i}", steps=[f"step {n}" for n in range(1, PLAN_STEPS + 1)]))
-            plans.append(plan_id)
-        return plans
+        return seed_plans(store)
 
 
 def run_storm(tmp_path: Path, size: StormSize, seed: int) -> tuple[int, int]:

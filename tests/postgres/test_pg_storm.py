@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 import pytest
-from support.kill_storm import PLAN_STEPS, StormSize, run_round
+from support.kill_storm import StormSize, run_round, seed_plans, storm_problems
 from support.mcp import SUBPROCESS_TEST_S, call, stdio_server
 from support.postgres import (
     database_url,
@@ -34,14 +34,9 @@ from support.postgres import (
 )
 from support.reliability import (
     JournalAudit,
-    api_ack_problems,
-    claim_problems,
-    mcp_ack_problems,
-    seq_problems,
-    verify_problems,
 )
 
-from journal_core import Store, verbs
+from journal_core import Store
 from journal_core.record import decode_line
 
 API_QUICK = StormSize(rounds=10, writers=4, servers=0, rounds_per_store=5,
@@ -77,21 +72,10 @@ def check_store(url: str, name: str, api_acks: list[dict[str, Any]],
     store = Store(url, create=False)
     try:
         audit, head = audit_table(name)
-        problems = seq_problems(audit) + claim_problems(audit)
+        problems = storm_problems(store, audit, api_acks, mcp_acks)
         if head != max(audit.by_seq, default=0):
             problems.append(f"the head row says {head}, the records end at "
                             f"{max(audit.by_seq, default=0)}")
-        for ack in api_acks:
-            problems += api_ack_problems(ack, audit, store)
-        for ack in mcp_acks:
-            problems += mcp_ack_problems(ack, audit, store)
-        active: dict[str, list[str]] = {}
-        for claim in store.state.live("claim"):
-            if (claim.payload or {}).get("status") == "active":
-                active.setdefault(str(claim.payload["target"]), []).append(claim.item_id)  # type: ignore[index]
-        problems += [f"{t} has active claims {ids}" for t, ids in active.items() if len(ids) > 1]
-        store.mutate("storm-next-writer", lambda m: verbs.remember(m, "note", "after", "x"))
-        problems += verify_problems(store)
         return problems
     finally:
         store.close()
@@ -99,12 +83,7 @@ def check_store(url: str, name: str, api_acks: list[dict[str, Any]],
 
 def new_store(url: str) -> list[str]:
     with Store(url) as store:
-        plans = []
-        for index in range(2):
-            (_, plan_id), _ = store.mutate("planner", lambda m, i=index: verbs.plan_create(
-                m, f"plan {i}", steps=[f"step {n}" for n in range(1, PLAN_STEPS + 1)]))
-            plans.append(plan_id)
-        return plans
+        return seed_plans(store)
 
 
 class Terminator:

@@ -16,13 +16,19 @@ from typing import Any
 import orjson
 from mcp.types import LATEST_PROTOCOL_VERSION
 
+from journal_core import verbs
 from support.reliability import (
     READY_WAIT_S,
     Child,
     Pump,
     acks_of,
+    api_ack_problems,
+    claim_problems,
     is_ready,
+    mcp_ack_problems,
+    seq_problems,
     spawn,
+    verify_problems,
     writer_command,
 )
 
@@ -217,3 +223,32 @@ def storm(pump: Pump, victims: list[Victim], size: StormSize, rng: random.Random
         due = [v.kill_at for v in victims if not v.killed and v.kill_at is not None]
         pump.pump(min([*due, now + 0.02]))
     return kills
+
+
+# -- judging a store after a round (every backend) --------------------------------------------
+def storm_problems(store: Any, audit: Any, api_acks: list[dict[str, Any]],
+                   mcp_acks: list[dict[str, Any]]) -> list[str]:
+    """Every acknowledged mutation holds; seqs and claims are sound; never two active claims
+    on one target; the next writer runs; doctor --verify-journal is clean."""
+    problems = seq_problems(audit) + claim_problems(audit)
+    for ack in api_acks:
+        problems += api_ack_problems(ack, audit, store)
+    for ack in mcp_acks:
+        problems += mcp_ack_problems(ack, audit, store)
+    active: dict[str, list[str]] = {}
+    for claim in store.state.live("claim"):
+        if (claim.payload or {}).get("status") == "active":
+            active.setdefault(str(claim.payload["target"]), []).append(claim.item_id)
+    problems += [f"{t} has active claims {ids}" for t, ids in active.items() if len(ids) > 1]
+    store.mutate("storm-next-writer", lambda m: verbs.remember(m, "note", "after", "x"))
+    return problems + verify_problems(store)
+
+
+def seed_plans(store: Any) -> list[str]:
+    """The two plans of PLAN_STEPS steps that the storm's writers claim steps of."""
+    plans = []
+    for index in range(2):
+        (_, plan_id), _ = store.mutate("planner", lambda m, i=index: verbs.plan_create(
+            m, f"plan {i}", steps=[f"step {n}" for n in range(1, PLAN_STEPS + 1)]))
+        plans.append(plan_id)
+    return plans
